@@ -1,0 +1,44 @@
+# Portico — the two commands of the quick start are `make run` and `make test`; both install
+# what is missing first (scripts/deps.sh) and work on a fresh Debian 12 machine.
+
+PRESET ?= release
+BUILD_DIR := build/$(PRESET)
+PORTICO := $(BUILD_DIR)/portico
+JOBS ?= $(shell nproc)
+
+# ccache keyed on paths relative to the checkout, so CI's fresh clone reuses this machine's cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
+export CCACHE_SLOPPINESS := pch_defines,time_macros
+
+.PHONY: all deps configure build test run bench format format-check clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+configure:
+	@cmake --preset $(PRESET) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: deps build
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# Until `portico serve` lands, `make run` shows the bundled example through the dry run.
+run: deps build
+	@scripts/run_example.sh $(PORTICO)
+
+bench: deps build
+	@bench/routes_vs_nginx.sh $(BUILD_DIR)
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
+clean:
+	@rm -rf build

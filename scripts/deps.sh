@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs whatever Portico needs that this Debian 12 machine does not have yet: build
+# dependencies, and the real peers and clients the tests and benchmarks use. Idempotent and quiet
+# when everything is present.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config clang-format
+  libboost1.81-all-dev libnghttp2-dev libssl-dev libre2-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests and benchmarks: real clients, real peers
+  curl jq python3 openssl nginx-light time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx-light's package starts a system nginx on port 80; the project never uses it.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+$SUDO service nginx stop >/dev/null 2>&1 || true

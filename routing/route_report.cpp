@@ -1,0 +1,290 @@
+#include "routing/route_report.hpp"
+
+#include <algorithm>
+
+#include "routing/json_writer.hpp"
+
+namespace portico::routing {
+
+RequestTarget parse_request_url(std::string_view url) {
+  RequestTarget target;
+  target.url = std::string(url);
+  std::string_view rest = url;
+  if (auto scheme = rest.find("://"); scheme != std::string_view::npos)
+    rest.remove_prefix(scheme + 3);
+  auto path_start = rest.find_first_of("/?#");
+  if (!url.starts_with("/")) {
+    target.host = std::string(rest.substr(0, path_start));
+    if (auto at = target.host.rfind('@'); at != std::string::npos) target.host.erase(0, at + 1);
+    rest = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+  }
+  rest = rest.substr(0, rest.find_first_of("?#"));
+  target.path = rest.empty() ? "/" : std::string(rest);
+  return target;
+}
+
+std::vector<ResolvedRequest> resolve_all(const RouteTable& table,
+                                         const std::vector<std::string>& urls) {
+  std::vector<ResolvedRequest> out;
+  out.reserve(urls.size());
+  for (const std::string& url : urls) {
+    ResolvedRequest r{parse_request_url(url), {}};
+    r.match = table.lookup(r.target.host, r.target.path);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+
+void write_port(JsonWriter& json, const PortRef& port) {
+  if (port.by_name()) {
+    json.value(port.name);
+  } else {
+    json.value(port.number);
+  }
+}
+
+void write_endpoints(JsonWriter& json, const Cluster& cluster) {
+  json.begin_array();
+  for (const Endpoint& e : cluster.endpoints) {
+    json.begin_object();
+    json.key("address");
+    json.value(e.address);
+    json.key("port");
+    json.value(static_cast<int>(e.port));
+    json.key("ready");
+    json.value(e.ready);
+    json.end_object();
+  }
+  json.end_array();
+}
+
+// The fields a route and a resolved match share.
+void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& route) {
+  const Cluster& cluster = table.clusters()[route.cluster];
+  json.key("ingress");
+  json.value(route.ingress_namespace + "/" + route.ingress_name);
+  json.key("namespace");
+  json.value(route.ingress_namespace);
+  json.key("host");
+  if (route.host.empty()) {
+    json.null();
+  } else {
+    json.value(route.host);
+  }
+  json.key("path");
+  if (route.default_backend) {
+    json.null();
+  } else {
+    json.value(route.path);
+  }
+  json.key("pathType");
+  if (route.default_backend) {
+    json.null();
+  } else {
+    json.value(to_string(route.path_type));
+  }
+  json.key("regex");
+  json.value(route.regex);
+  json.key("service");
+  json.value(route.service);
+  json.key("port");
+  write_port(json, route.port);
+  json.key("defaultBackend");
+  json.value(route.default_backend);
+  json.key("cluster");
+  json.value(cluster.key);
+  json.key("serviceFound");
+  json.value(cluster.service_found);
+  json.key("externalName");
+  json.value(cluster.external_name);
+  json.key("endpoints");
+  write_endpoints(json, cluster);
+  json.key("tlsSecret");
+  if (route.tls_secret.empty()) {
+    json.null();
+  } else {
+    json.value(route.tls_secret);
+  }
+  json.key("file");
+  json.value(route.origin.file);
+  json.key("line");
+  json.value(route.origin.line);
+}
+
+}  // namespace
+
+void render_json(const RouteTable& table, const Diagnostics& diagnostics,
+                 const std::vector<ResolvedRequest>& resolved, std::string& out) {
+  out.reserve(out.size() + table.routes().size() * 400 + diagnostics.size() * 200);
+  JsonWriter json(out);
+  json.begin_object();
+  json.key("routes");
+  json.begin_array();
+  for (std::uint32_t index : table.display_order()) {
+    json.begin_object();
+    write_route_fields(json, table, table.routes()[index]);
+    json.end_object();
+  }
+  json.end_array();
+
+  json.key("tls");
+  json.begin_array();
+  for (const TlsBinding& binding : table.tls()) {
+    json.begin_object();
+    json.key("host");
+    json.value(binding.host);
+    json.key("secret");
+    json.value(binding.secret);
+    json.key("ingress");
+    json.value(binding.ingress);
+    json.key("secretFound");
+    json.value(binding.secret_found);
+    json.end_object();
+  }
+  json.end_array();
+
+  json.key("diagnostics");
+  json.begin_array();
+  for (const Diagnostic& d : diagnostics) {
+    json.begin_object();
+    json.key("severity");
+    json.value(to_string(d.severity));
+    json.key("file");
+    json.value(d.file);
+    json.key("line");
+    json.value(d.line);
+    json.key("object");
+    json.value(d.object);
+    json.key("field");
+    json.value(d.field);
+    json.key("message");
+    json.value(d.message);
+    json.end_object();
+  }
+  json.end_array();
+
+  json.key("resolved");
+  json.begin_array();
+  for (const ResolvedRequest& r : resolved) {
+    json.begin_object();
+    json.key("request");
+    json.value(r.target.url);
+    json.key("match");
+    if (!r.match) {
+      json.null();
+    } else {
+      json.begin_object();
+      write_route_fields(json, table, table.routes()[r.match.route]);
+      json.end_object();
+    }
+    json.end_object();
+  }
+  json.end_array();
+  json.end_object();
+  out += '\n';
+}
+
+namespace {
+
+std::string backend_text(const RouteTable& table, const Route& route) {
+  const Cluster& cluster = table.clusters()[route.cluster];
+  std::string out = route.service + ":" +
+                    (route.port.by_name() ? route.port.name : std::to_string(route.port.number));
+  if (!cluster.service_found) return out + "  (Service not found)";
+  if (cluster.external_name) {
+    return out + "  -> " +
+           (cluster.endpoints.empty() ? std::string("?") : cluster.endpoints[0].address) +
+           " (ExternalName)";
+  }
+  std::size_t ready = cluster.ready_count();
+  out += "  " + std::to_string(ready) + "/" + std::to_string(cluster.endpoints.size()) + " ready";
+  std::size_t shown = 0;
+  for (const Endpoint& e : cluster.endpoints) {
+    if (!e.ready) continue;
+    out += shown == 0 ? ": " : ", ";
+    if (shown == 3) {
+      out += "...";
+      break;
+    }
+    out += e.address + ":" + std::to_string(e.port);
+    ++shown;
+  }
+  return out;
+}
+
+void pad(std::string& out, std::string_view text, std::size_t width) {
+  out += text;
+  if (text.size() < width) out.append(width - text.size(), ' ');
+  out += ' ';
+}
+
+}  // namespace
+
+void render_table(const RouteTable& table, const Diagnostics& diagnostics,
+                  const std::vector<ResolvedRequest>& resolved, std::string& out) {
+  const auto& routes = table.routes();
+  std::size_t path_width = 4;
+  for (const Route& r : routes) path_width = std::max(path_width, r.path.size());
+  path_width = std::min<std::size_t>(path_width, 40);
+
+  const std::string* current_host = nullptr;
+  bool any = false;
+  for (std::uint32_t index : table.display_order()) {
+    const Route& route = routes[index];
+    if (index == table.default_route()) continue;
+    if (current_host == nullptr || *current_host != route.host) {
+      current_host = &route.host;
+      out += route.host.empty() ? std::string("* (every host)") : route.host;
+      if (!route.tls_secret.empty()) out += "  [TLS " + route.tls_secret + "]";
+      out += '\n';
+    }
+    any = true;
+    out += "  ";
+    if (route.default_backend) {
+      pad(out, "(default)", path_width);
+      pad(out, "", 22);
+    } else {
+      pad(out, route.path, path_width);
+      pad(out, route.regex ? "Regex" : to_string(route.path_type), 22);
+    }
+    out += "-> " + backend_text(table, route) + "  [" + route.ingress_namespace + "/" +
+           route.ingress_name + "]\n";
+  }
+  if (table.default_route() != RouteMatch::kNone) {
+    const Route& route = routes[table.default_route()];
+    out += "default backend (requests no rule matches) -> " + backend_text(table, route) + "  [" +
+           route.ingress_namespace + "/" + route.ingress_name + "]\n";
+    any = true;
+  }
+  if (!any) out += "(no routes)\n";
+
+  if (!resolved.empty()) {
+    out += "\nresolved:\n";
+    for (const ResolvedRequest& r : resolved) {
+      out += "  " + r.target.url + "\n    ";
+      if (!r.match) {
+        out += "no match: 404\n";
+        continue;
+      }
+      const Route& route = routes[r.match.route];
+      if (route.default_backend) {
+        out += "(default backend)";
+      } else {
+        out += (route.host.empty() ? std::string("*") : route.host) + " " + route.path + " " +
+               std::string(route.regex ? "Regex" : to_string(route.path_type));
+      }
+      out += " -> " + backend_text(table, route) + "  [" + route.ingress_namespace + "/" +
+             route.ingress_name + "]\n";
+    }
+  }
+
+  if (!diagnostics.empty()) {
+    out += "\ndiagnostics: " + std::to_string(count(diagnostics, Severity::kError)) +
+           " error(s), " + std::to_string(count(diagnostics, Severity::kWarning)) + " warning(s)\n";
+    for (const Diagnostic& d : diagnostics) out += "  " + format(d) + "\n";
+  }
+}
+
+}  // namespace portico::routing

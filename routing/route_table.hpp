@@ -1,0 +1,130 @@
+#pragma once
+
+// The compiled routing table: immutable after `compile()` builds it, shared between threads as
+// `std::shared_ptr<const RouteTable>`. Lookups never allocate and never lock.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "routing/objects.hpp"
+
+namespace re2 {
+class RE2;
+}
+
+namespace portico::routing {
+
+enum class PathType : std::uint8_t { kExact, kPrefix, kImplementationSpecific };
+
+std::string_view to_string(PathType type);
+
+// One address a cluster forwards to.
+struct Endpoint {
+  std::string address;  // IP literal, or a DNS name for ExternalName Services
+  std::uint16_t port = 0;
+  bool ready = true;
+  std::string hostname;  // optional, from the EndpointSlice / Endpoints
+
+  bool operator==(const Endpoint&) const = default;
+};
+
+// A backend Service port and its endpoints: namespace/service:port. Routes name clusters by
+// index; several routes to the same Service port share one cluster.
+struct Cluster {
+  std::string
+      key;  // "namespace/service:port" (port = Service port number, or name when unresolved)
+  std::string namespace_;
+  std::string service;
+  PortRef port;                   // as the Ingress named it
+  std::int32_t service_port = 0;  // the resolved Service port, 0 when the Service is missing
+  bool service_found = false;
+  bool external_name = false;       // endpoints hold the DNS name to resolve
+  std::vector<Endpoint> endpoints;  // ready and not-ready; the data plane uses ready ones
+
+  std::size_t ready_count() const;
+  bool operator==(const Cluster&) const = default;
+};
+
+// One path of one rule, after validation and conflict resolution.
+struct Route {
+  std::string host;  // lower-case; "*.example.com" for a wildcard; empty for "every host"
+  std::string path;  // as written in the Ingress
+  PathType path_type = PathType::kPrefix;
+  bool regex = false;            // ImplementationSpecific with use-regex
+  bool default_backend = false;  // an Ingress's spec.defaultBackend
+  std::string ingress_namespace;
+  std::string ingress_name;
+  std::string service;        // the backend Service, in the Ingress's namespace
+  PortRef port;               // the backend port as the Ingress names it (number or name)
+  std::uint32_t cluster = 0;  // index into RouteTable::clusters()
+  Origin origin;              // where the path (or defaultBackend) is declared
+  std::string tls_secret;     // "namespace/name" when spec.tls names this host, else empty
+
+  bool operator==(const Route& other) const;
+};
+
+// A TLS binding: a host of spec.tls and the Secret that holds its certificate.
+struct TlsBinding {
+  std::string host;     // lower-case, possibly "*.example.com"
+  std::string secret;   // "namespace/name"
+  std::string ingress;  // "namespace/name" of the Ingress that declares it
+  bool secret_found = false;
+  bool operator==(const TlsBinding&) const = default;
+};
+
+// The result of a lookup: indices into routes() and clusters(), or kNone.
+struct RouteMatch {
+  static constexpr std::uint32_t kNone = 0xffffffffu;
+  std::uint32_t route = kNone;
+  std::uint32_t cluster = kNone;
+  explicit operator bool() const { return route != kNone; }
+};
+
+class RouteTable {
+ public:
+  RouteTable();
+  ~RouteTable();
+  RouteTable(RouteTable&&) noexcept;
+  RouteTable& operator=(RouteTable&&) noexcept;
+  RouteTable(const RouteTable&) = delete;
+  RouteTable& operator=(const RouteTable&) = delete;
+
+  // Finds the route for a request. `host` is the Host header or :authority as received (any case,
+  // optional port, optional trailing dot); `path` is the path of the request target without the
+  // query string. Selection: the exact host's rules, else the one-label wildcard, else the
+  // host-less rules; within them the Kubernetes precedence (see path_precedence.hpp). No matching
+  // path falls back to the host's own default (an Ingress with rules and spec.defaultBackend),
+  // then to the table default (an Ingress without rules), else no match.
+  RouteMatch lookup(std::string_view host, std::string_view path) const;
+
+  const std::vector<Route>& routes() const { return routes_; }
+  const std::vector<Cluster>& clusters() const { return clusters_; }
+  const std::vector<TlsBinding>& tls() const { return tls_; }
+  // Route indices in display order: by host (host-less last), then precedence.
+  const std::vector<std::uint32_t>& display_order() const { return display_order_; }
+  // Index of the table-wide default backend route, or RouteMatch::kNone.
+  std::uint32_t default_route() const { return default_route_; }
+
+  // Same routes, clusters and TLS bindings (used to skip publishing a no-op recompile).
+  bool same_as(const RouteTable& other) const;
+
+ private:
+  friend class RouteTableBuilder;
+  struct VirtualHost;
+  struct HostIndex;
+
+  std::vector<Route> routes_;
+  std::vector<Cluster> clusters_;
+  std::vector<TlsBinding> tls_;
+  std::vector<std::uint32_t> display_order_;
+  std::uint32_t default_route_ = RouteMatch::kNone;
+  std::vector<VirtualHost> vhosts_;
+  std::unique_ptr<HostIndex> exact_hosts_;      // lower-case host -> vhost
+  std::unique_ptr<HostIndex> wildcard_hosts_;   // parent domain of "*.x" -> vhost
+  std::uint32_t any_host_ = RouteMatch::kNone;  // vhost of the host-less rules
+};
+
+}  // namespace portico::routing

@@ -1,0 +1,93 @@
+#include "ingress/routes_command.hpp"
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "routing/compiler.hpp"
+#include "routing/route_report.hpp"
+#include "watch/manifest_loader.hpp"
+
+namespace portico::ingress {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: portico routes -f PATH [-f PATH ...] [--resolve URL ...] [-o table|json]\n"
+    "                      [--ingress-class NAME]\n"
+    "\n"
+    "Compiles Kubernetes manifests (files, directories, or - for stdin) into Portico's routing\n"
+    "table and prints it with every problem found. Exit 0: no errors; 1: errors (everything\n"
+    "valid is still printed); 2: usage error or unreadable input.\n";
+
+}  // namespace
+
+int run_routes_command(const std::vector<std::string>& args) {
+  po::options_description options("options");
+  options.add_options()("help,h", "show this help")(
+      "filename,f", po::value<std::vector<std::string>>()->composing(),
+      "manifest file, directory (recursive: *.yaml *.yml *.json) or - for stdin")(
+      "resolve", po::value<std::vector<std::string>>()->composing(),
+      "show which backend this URL reaches")(
+      "output,o", po::value<std::string>()->default_value("table"), "table or json")(
+      "ingress-class", po::value<std::string>()->default_value("portico"),
+      "the IngressClass this controller serves")("threads", po::value<unsigned>()->default_value(0),
+                                                 "decoder threads (0: one per core)");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "portico routes: " << e.what() << "\n" << kUsage;
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << kUsage << "\n" << options;
+    return 0;
+  }
+  if (!vm.count("filename")) {
+    std::cerr << "portico routes: at least one -f PATH is required\n" << kUsage;
+    return 2;
+  }
+  const std::string output = vm["output"].as<std::string>();
+  if (output != "table" && output != "json") {
+    std::cerr << "portico routes: -o/--output is \"" << output << "\"; accepted: table, json\n";
+    return 2;
+  }
+
+  watch::LoadResult loaded = watch::load_manifests(vm["filename"].as<std::vector<std::string>>(),
+                                                   vm["threads"].as<unsigned>());
+  if (loaded.unreadable) {
+    for (const auto& d : loaded.diagnostics) {
+      if (d.severity == routing::Severity::kError)
+        std::cerr << "portico routes: " << format(d) << "\n";
+    }
+    return 2;
+  }
+
+  routing::CompileOptions compile_options;
+  compile_options.ingress_class = vm["ingress-class"].as<std::string>();
+  routing::CompileResult compiled = routing::compile(loaded.objects, compile_options);
+
+  routing::Diagnostics diagnostics = std::move(loaded.diagnostics);
+  diagnostics.insert(diagnostics.end(), std::make_move_iterator(compiled.diagnostics.begin()),
+                     std::make_move_iterator(compiled.diagnostics.end()));
+
+  std::vector<std::string> urls;
+  if (vm.count("resolve")) urls = vm["resolve"].as<std::vector<std::string>>();
+  auto resolved = routing::resolve_all(*compiled.table, urls);
+
+  std::string out;
+  if (output == "json") {
+    routing::render_json(*compiled.table, diagnostics, resolved, out);
+  } else {
+    routing::render_table(*compiled.table, diagnostics, resolved, out);
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  return routing::count(diagnostics, routing::Severity::kError) > 0 ? 1 : 0;
+}
+
+}  // namespace portico::ingress

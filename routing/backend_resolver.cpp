@@ -30,30 +30,43 @@ std::string describe_ports(const Service& service) {
 
 }  // namespace
 
+std::string FieldSite::field_path() const {
+  if (rule < 0) return field;
+  return "spec.rules[" + std::to_string(rule) + "].http.paths[" + std::to_string(path) +
+         "].backend";
+}
+
+std::size_t BackendResolver::NameKeyHash::operator()(const NameKey& k) const {
+  std::hash<std::string_view> h;
+  std::size_t seed = h(k.namespace_);
+  seed ^= h(k.name) + 0x9e3779b97f4a7c15ull + (seed << 6) + (seed >> 2);
+  if (!k.port_name.empty()) seed ^= h(k.port_name) + 0x9e3779b97f4a7c15ull + (seed << 6);
+  return seed ^ (static_cast<std::size_t>(k.port_number) * 0x9e3779b97f4a7c15ull);
+}
+
 BackendResolver::BackendResolver(const ObjectSet& objects, RouteTableBuilder& builder,
                                  Diagnostics& diagnostics)
     : builder_(builder), diagnostics_(diagnostics) {
   services_.reserve(objects.services.size());
   for (const Service& s : objects.services)
-    services_.emplace(ns_key(s.meta.namespace_, s.meta.name), &s);
+    services_.emplace(NameKey{s.meta.namespace_, s.meta.name}, &s);
   slices_.reserve(objects.endpoint_slices.size());
   for (const EndpointSlice& e : objects.endpoint_slices) {
-    if (!e.service_name.empty()) slices_[ns_key(e.meta.namespace_, e.service_name)].push_back(&e);
+    if (!e.service_name.empty()) slices_[NameKey{e.meta.namespace_, e.service_name}].push_back(&e);
   }
   for (const Endpoints& e : objects.endpoints)
-    endpoints_.emplace(ns_key(e.meta.namespace_, e.meta.name), &e);
+    endpoints_.emplace(NameKey{e.meta.namespace_, e.meta.name}, &e);
 }
 
 void BackendResolver::warn(const FieldSite& site, std::string message) {
   diagnostics_.push_back({Severity::kWarning, site.meta->origin.file, site.line,
-                          object_name(site.kind, *site.meta), site.field, std::move(message)});
+                          object_name("Ingress", *site.meta), site.field_path(),
+                          std::move(message)});
 }
 
-std::uint32_t BackendResolver::resolve(const std::string& namespace_, const std::string& service,
+std::uint32_t BackendResolver::resolve(std::string_view namespace_, std::string_view service,
                                        const PortRef& port, const FieldSite& site) {
-  std::string reference = ns_key(namespace_, service);
-  reference += ':';
-  reference += port.by_name() ? port.name : std::to_string(port.number);
+  NameKey reference{namespace_, service, port.name, port.number};
   if (auto it = by_reference_.find(reference); it != by_reference_.end()) return it->second;
 
   Cluster cluster = make_cluster(namespace_, service, port, site);
@@ -65,19 +78,21 @@ std::uint32_t BackendResolver::resolve(const std::string& namespace_, const std:
     index = builder_.add_cluster(std::move(cluster));
     by_key_.emplace(std::move(key), index);
   }
-  by_reference_.emplace(std::move(reference), index);
+  by_reference_.emplace(reference, index);
   return index;
 }
 
-Cluster BackendResolver::make_cluster(const std::string& namespace_, const std::string& name,
+Cluster BackendResolver::make_cluster(std::string_view namespace_view, std::string_view name_view,
                                       const PortRef& port, const FieldSite& site) {
+  const std::string namespace_(namespace_view);
+  const std::string name(name_view);
   Cluster cluster;
   cluster.namespace_ = namespace_;
   cluster.service = name;
   cluster.port = port;
   cluster.key = ns_key(namespace_, name) + ":" + port_text(port);
 
-  auto it = services_.find(ns_key(namespace_, name));
+  auto it = services_.find(NameKey{namespace_view, name_view});
   if (it == services_.end()) {
     warn(site, "Service " + namespace_ + "/" + name +
                    " not found (an Ingress reaches only Services of its own namespace); the "
@@ -127,7 +142,7 @@ Cluster BackendResolver::make_cluster(const std::string& namespace_, const std::
                    describe_ports(service) + "); the route answers 503");
     return cluster;
   }
-  collect_endpoints(service, service_port, cluster);
+  collect_endpoints(service, *service_port, cluster);
   if (cluster.endpoints.empty()) {
     warn(site, "Service " + namespace_ + "/" + name +
                    " has no endpoints (no EndpointSlice or Endpoints with a port matching \"" +
@@ -141,15 +156,15 @@ Cluster BackendResolver::make_cluster(const std::string& namespace_, const std::
   return cluster;
 }
 
-void BackendResolver::collect_endpoints(const Service& service, const ServicePort* port,
+void BackendResolver::collect_endpoints(const Service& service, const ServicePort& port,
                                         Cluster& cluster) const {
   // EndpointSlice and Endpoints ports carry the Service port's name ("" when it has none).
-  const std::string key = ns_key(service.meta.namespace_, service.meta.name);
+  const NameKey key{service.meta.namespace_, service.meta.name};
   if (auto it = slices_.find(key); it != slices_.end()) {
     for (const EndpointSlice* slice : it->second) {
       const EndpointPort* slice_port = nullptr;
       for (const EndpointPort& p : slice->ports) {
-        if (p.name == port->name) slice_port = &p;
+        if (p.name == port.name) slice_port = &p;
       }
       if (slice_port == nullptr || slice_port->port <= 0 || slice_port->port > 65535) continue;
       for (const SliceEndpoint& e : slice->endpoints) {
@@ -165,7 +180,7 @@ void BackendResolver::collect_endpoints(const Service& service, const ServicePor
     for (const EndpointSubset& subset : it->second->subsets) {
       const EndpointPort* subset_port = nullptr;
       for (const EndpointPort& p : subset.ports) {
-        if (p.name == port->name) subset_port = &p;
+        if (p.name == port.name) subset_port = &p;
       }
       if (subset_port == nullptr || subset_port->port <= 0 || subset_port->port > 65535) continue;
       auto p = static_cast<std::uint16_t>(subset_port->port);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -15,37 +16,53 @@
 
 namespace portico::routing {
 
-// Where a backend is referenced, to point diagnostics at it.
+// Where a backend is referenced, to point diagnostics at it. The field path is only built when a
+// diagnostic needs it.
 struct FieldSite {
   const ObjectMeta* meta;
-  std::string_view kind;
-  std::string field;
   int line;
+  int rule = -1;  // spec.rules[rule].http.paths[path].backend, when rule >= 0
+  int path = -1;
+  const char* field = "";  // otherwise this field ("spec.defaultBackend")
+  std::string field_path() const;
 };
 
 class BackendResolver {
  public:
+  // `objects` must outlive the resolver: its indices point into them.
   BackendResolver(const ObjectSet& objects, RouteTableBuilder& builder, Diagnostics& diagnostics);
 
   // The cluster of `service`:`port` in `namespace_`, created on first use. A missing Service, a
   // port the Service does not have, or a Service without ready endpoints is a warning (once per
   // cluster, at the first reference): the route exists and answers 503 until that is fixed.
-  std::uint32_t resolve(const std::string& namespace_, const std::string& service,
-                        const PortRef& port, const FieldSite& site);
+  // The views must stay valid as long as the resolver.
+  std::uint32_t resolve(std::string_view namespace_, std::string_view service, const PortRef& port,
+                        const FieldSite& site);
+
+  struct NameKey {
+    std::string_view namespace_;
+    std::string_view name;
+    std::string_view port_name = {};  // for references only
+    std::int32_t port_number = 0;
+    bool operator==(const NameKey&) const = default;
+  };
+  struct NameKeyHash {
+    std::size_t operator()(const NameKey& k) const;
+  };
 
  private:
-  Cluster make_cluster(const std::string& namespace_, const std::string& service,
-                       const PortRef& port, const FieldSite& site);
-  void collect_endpoints(const Service& service, const ServicePort* port, Cluster& cluster) const;
+  Cluster make_cluster(std::string_view namespace_, std::string_view service, const PortRef& port,
+                       const FieldSite& site);
+  void collect_endpoints(const Service& service, const ServicePort& port, Cluster& cluster) const;
   void warn(const FieldSite& site, std::string message);
 
   RouteTableBuilder& builder_;
   Diagnostics& diagnostics_;
-  std::unordered_map<std::string, const Service*> services_;                   // ns/name
-  std::unordered_map<std::string, std::vector<const EndpointSlice*>> slices_;  // ns/service
-  std::unordered_map<std::string, const Endpoints*> endpoints_;                // ns/name
-  std::unordered_map<std::string, std::uint32_t> by_reference_;  // ns/service:port as named
-  std::unordered_map<std::string, std::uint32_t> by_key_;        // Cluster::key
+  std::unordered_map<NameKey, const Service*, NameKeyHash> services_;
+  std::unordered_map<NameKey, std::vector<const EndpointSlice*>, NameKeyHash> slices_;
+  std::unordered_map<NameKey, const Endpoints*, NameKeyHash> endpoints_;
+  std::unordered_map<NameKey, std::uint32_t, NameKeyHash> by_reference_;  // as the Ingress names it
+  std::unordered_map<std::string, std::uint32_t> by_key_;                 // Cluster::key
 };
 
 }  // namespace portico::routing

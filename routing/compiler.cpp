@@ -77,10 +77,40 @@ bool is_port_name(std::string_view s) {
   return letter;
 }
 
-struct StagedRoute {
-  Route route;
-  std::shared_ptr<const re2::RE2> regex;
-  bool host_fallback = false;  // default backend routes: per host, or the table default
+// A path that passed validation, waiting for conflict resolution (pass 3) and backend resolution
+// (pass 4). Views point into the compiled objects.
+struct StagedPath {
+  const Ingress* ingress;
+  std::uint32_t ingress_index;  // in the table
+  int rule;
+  int path;
+  std::uint32_t host;
+  std::string_view path_text;
+  std::string_view match;  // match key (regex: the pattern)
+  PathType type;
+  bool regex;
+  bool loser = false;
+  std::shared_ptr<const re2::RE2> compiled;
+};
+
+// A default backend waiting for backend resolution.
+struct StagedDefault {
+  const Ingress* ingress;
+  std::uint32_t ingress_index;
+  std::uint32_t host;  // kNone for the table default
+};
+
+struct MatchKey {
+  std::uint32_t host;
+  char kind;  // 'E'xact, 'P'refix, 'R'egex
+  std::string_view text;
+  bool operator==(const MatchKey&) const = default;
+};
+struct MatchKeyHash {
+  std::size_t operator()(const MatchKey& k) const {
+    return std::hash<std::string_view>{}(k.text) ^ (std::size_t{k.host} * 0x9e3779b97f4a7c15ull) ^
+           static_cast<std::size_t>(k.kind);
+  }
 };
 
 class Compiler {
@@ -91,18 +121,23 @@ class Compiler {
   CompileResult run();
 
  private:
-  void compile_ingress(const Ingress& ingress);
-  void compile_rule(const Ingress& ingress, std::size_t rule_index, bool use_regex,
-                    std::vector<std::string>& hosts);
-  void compile_default_backend(const Ingress& ingress, const std::vector<std::string>& hosts);
-  void compile_tls(const Ingress& ingress);
+  // pass 2: validation and rule expansion, per Ingress in precedence order
+  void expand_ingress(const Ingress& ingress);
+  void expand_rule(const Ingress& ingress, std::uint32_t ingress_index, int rule_index,
+                   bool use_regex, std::vector<std::uint32_t>& hosts);
+  void expand_default_backend(const Ingress& ingress, std::uint32_t ingress_index,
+                              const std::vector<std::uint32_t>& hosts);
+  void bind_tls(const Ingress& ingress);
+  // pass 3: identical matches, first in precedence order wins
+  void resolve_conflicts();
+  // pass 4: backends, then publication into the builder
+  void publish();
+
   bool check_backend(const Ingress& ingress, const IngressBackend& backend,
                      const std::string& field, int line);
-  Route make_route(const Ingress& ingress, const IngressBackend& backend, const std::string& field,
-                   int line);
+  std::uint32_t tls_for_host(std::uint32_t host) const;
   void report(Severity severity, const Ingress& ingress, std::string field, int line,
               std::string message);
-  void bind_tls_and_publish();
 
   const ObjectSet& objects_;
   const CompileOptions& options_;
@@ -110,16 +145,14 @@ class Compiler {
   Diagnostics diagnostics_;
   BackendResolver resolver_;
 
-  std::vector<StagedRoute> staged_;
-  std::vector<std::string> hosts_;  // every valid rule host, first-seen order
-  std::unordered_map<std::string, bool> host_seen_;
-  // (host, match) -> "Ingress ns/name field" of the path that owns it
-  std::unordered_map<std::string, std::string> owners_;
-  std::string table_default_owner_;
-  std::unordered_map<std::string, std::string> host_default_owner_;
-  std::unordered_map<std::string, std::size_t> tls_by_host_;  // host -> index in tls_
+  std::vector<StagedPath> paths_;
+  std::vector<StagedDefault> defaults_;
+  const Ingress* table_default_owner_ = nullptr;
+  std::unordered_map<std::uint32_t, const Ingress*> host_default_owner_;
+  std::unordered_map<std::string_view, std::uint32_t> tls_by_host_;  // host -> tls binding
   std::vector<TlsBinding> tls_;
-  std::unordered_map<std::string, const Secret*> secrets_;
+  std::unordered_map<BackendResolver::NameKey, const Secret*, BackendResolver::NameKeyHash>
+      secrets_;
 };
 
 void Compiler::report(Severity severity, const Ingress& ingress, std::string field, int line,
@@ -129,11 +162,15 @@ void Compiler::report(Severity severity, const Ingress& ingress, std::string fie
        object_name("Ingress", ingress.meta), std::move(field), std::move(message)});
 }
 
+std::string path_field(int rule, int path) {
+  return "spec.rules[" + std::to_string(rule) + "].http.paths[" + std::to_string(path) + "]";
+}
+
 CompileResult Compiler::run() {
+  // pass 1: the class filter and the precedence order of Ingresses
   std::vector<bool> ours = select_ingresses(objects_, options_, diagnostics_);
   for (const Secret& s : objects_.secrets)
-    secrets_.emplace(s.meta.namespace_ + "/" + s.meta.name, &s);
-
+    secrets_.emplace(BackendResolver::NameKey{s.meta.namespace_, s.meta.name}, &s);
   std::vector<const Ingress*> order;
   order.reserve(objects_.ingresses.size());
   for (std::size_t i = 0; i < objects_.ingresses.size(); ++i) {
@@ -141,10 +178,11 @@ CompileResult Compiler::run() {
   }
   std::stable_sort(order.begin(), order.end(),
                    [](const Ingress* a, const Ingress* b) { return older(*a, *b); });
-  staged_.reserve(objects_.ingresses.size() * 6);
-  owners_.reserve(objects_.ingresses.size() * 6);
-  for (const Ingress* ingress : order) compile_ingress(*ingress);
-  bind_tls_and_publish();
+
+  paths_.reserve(order.size() * 5);
+  for (const Ingress* ingress : order) expand_ingress(*ingress);
+  resolve_conflicts();
+  publish();
 
   // Reading order: by file, then line; objects from the API (no file) keep compile order.
   std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
@@ -155,7 +193,7 @@ CompileResult Compiler::run() {
   return CompileResult{builder_.build(), std::move(diagnostics_)};
 }
 
-void Compiler::compile_ingress(const Ingress& ingress) {
+void Compiler::expand_ingress(const Ingress& ingress) {
   bool use_regex = false;
   if (const std::string* value = find_annotation(ingress, "use-regex")) {
     if (*value == "true") {
@@ -172,10 +210,13 @@ void Compiler::compile_ingress(const Ingress& ingress) {
                "; accepted: at least one of them");
     return;
   }
-  std::vector<std::string> hosts;
-  for (std::size_t r = 0; r < ingress.rules.size(); ++r) compile_rule(ingress, r, use_regex, hosts);
-  if (ingress.default_backend) compile_default_backend(ingress, hosts);
-  compile_tls(ingress);
+  std::uint32_t index = builder_.add_ingress(
+      IngressRef{ingress.meta.namespace_, ingress.meta.name, ingress.meta.origin.file});
+  bind_tls(ingress);
+  std::vector<std::uint32_t> hosts;
+  for (std::size_t r = 0; r < ingress.rules.size(); ++r)
+    expand_rule(ingress, index, static_cast<int>(r), use_regex, hosts);
+  if (ingress.default_backend) expand_default_backend(ingress, index, hosts);
 }
 
 bool Compiler::check_backend(const Ingress& ingress, const IngressBackend& backend,
@@ -231,38 +272,24 @@ bool Compiler::check_backend(const Ingress& ingress, const IngressBackend& backe
   return true;
 }
 
-Route Compiler::make_route(const Ingress& ingress, const IngressBackend& backend,
-                           const std::string& field, int line) {
-  Route route;
-  route.ingress_namespace = ingress.meta.namespace_;
-  route.ingress_name = ingress.meta.name;
-  route.service = backend.service_name;
-  route.port = backend.service_port;
-  route.origin = Origin{ingress.meta.origin.file, line > 0 ? line : ingress.meta.origin.line};
-  FieldSite site{&ingress.meta, "Ingress", field, route.origin.line};
-  route.cluster =
-      resolver_.resolve(ingress.meta.namespace_, backend.service_name, backend.service_port, site);
-  return route;
-}
-
-void Compiler::compile_rule(const Ingress& ingress, std::size_t rule_index, bool use_regex,
-                            std::vector<std::string>& hosts) {
+void Compiler::expand_rule(const Ingress& ingress, std::uint32_t ingress_index, int rule_index,
+                           bool use_regex, std::vector<std::uint32_t>& hosts) {
   const IngressRule& rule = ingress.rules[rule_index];
-  const std::string rule_field = "spec.rules[" + std::to_string(rule_index) + "]";
   if (!rule.host.empty()) {
     if (std::string problem = validate_rule_host(rule.host); !problem.empty()) {
-      report(Severity::kError, ingress, rule_field + ".host", rule.line,
-             "\"" + rule.host + "\" " + problem);
+      report(Severity::kError, ingress, "spec.rules[" + std::to_string(rule_index) + "].host",
+             rule.line, "\"" + rule.host + "\" " + problem);
       return;
     }
   }
-  if (std::find(hosts.begin(), hosts.end(), rule.host) == hosts.end()) hosts.push_back(rule.host);
-  if (host_seen_.emplace(rule.host, true).second) hosts_.push_back(rule.host);
-  if (!rule.has_http) return;  // a host without paths: only its default backend answers
+  // The host exists even without paths: its default backend (or 404) answers for it.
+  std::uint32_t host = builder_.host(rule.host);
+  if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
+  if (!rule.has_http) return;
 
   for (std::size_t p = 0; p < rule.paths.size(); ++p) {
     const HttpIngressPath& path = rule.paths[p];
-    const std::string field = rule_field + ".http.paths[" + std::to_string(p) + "]";
+    const int path_index = static_cast<int>(p);
     PathType type;
     if (path.path_type == "Exact") {
       type = PathType::kExact;
@@ -270,7 +297,7 @@ void Compiler::compile_rule(const Ingress& ingress, std::size_t rule_index, bool
       type = PathType::kPrefix;
     } else if (path.path_type == "ImplementationSpecific" ||
                (path.path_type.empty() && ingress.legacy)) {
-      type = PathType::kImplementationSpecific;  // legacy versions default to it
+      type = PathType::kImplementationSpecific;  // the legacy versions default to it
     } else {
       std::string message = path.path_type.empty()
                                 ? std::string("is required")
@@ -282,18 +309,18 @@ void Compiler::compile_rule(const Ingress& ingress, std::size_t rule_index, bool
           message +=
               " (did you mean \"" + std::string(known) + "\"? path types are case-sensitive)";
       }
-      report(Severity::kError, ingress, field + ".pathType", path.line,
+      report(Severity::kError, ingress, path_field(rule_index, path_index) + ".pathType", path.line,
              message + "; accepted: Exact, Prefix, ImplementationSpecific");
       continue;
     }
     bool regex = use_regex && type == PathType::kImplementationSpecific;
     // An ImplementationSpecific path may be omitted (as in the legacy versions): every path.
-    std::string path_text = path.path.empty() && type == PathType::kImplementationSpecific
-                                ? std::string("/")
-                                : path.path;
+    std::string_view path_text = path.path.empty() && type == PathType::kImplementationSpecific
+                                     ? std::string_view("/")
+                                     : std::string_view(path.path);
     if (std::string problem = validate_path(path_text, type, regex); !problem.empty()) {
-      report(Severity::kError, ingress, field + ".path", path.line,
-             (path_text.empty() ? std::string() : "\"" + path_text + "\" ") + problem);
+      report(Severity::kError, ingress, path_field(rule_index, path_index) + ".path", path.line,
+             (path_text.empty() ? std::string() : "\"" + std::string(path_text) + "\" ") + problem);
       continue;
     }
     std::shared_ptr<const re2::RE2> compiled;
@@ -303,82 +330,58 @@ void Compiler::compile_rule(const Ingress& ingress, std::size_t rule_index, bool
       re_options.set_log_errors(false);
       compiled = std::make_shared<const re2::RE2>(path_text, re_options);
       if (!compiled->ok()) {
-        report(Severity::kError, ingress, field + ".path", path.line,
-               "\"" + path_text + "\" is not a valid regular expression (use-regex is set): " +
-                   compiled->error() + "; accepted: RE2 syntax");
+        report(Severity::kError, ingress, path_field(rule_index, path_index) + ".path", path.line,
+               "\"" + std::string(path_text) +
+                   "\" is not a valid regular expression (use-regex is set): " + compiled->error() +
+                   "; accepted: RE2 syntax");
         continue;
       }
     }
-    if (!check_backend(ingress, path.backend, field + ".backend", path.line)) continue;
-
-    // Identical matches (same host, same match key and kind) cannot both be served: the first in
-    // precedence order (oldest Ingress, then namespace/name, then declaration) keeps the path.
-    std::string owner_key = rule.host;
-    owner_key += '\0';
-    owner_key += regex ? 'R' : (type == PathType::kExact ? 'E' : 'P');
-    owner_key += regex ? std::string_view(path_text) : match_key(path_text, type);
-    std::string owner_name = object_name("Ingress", ingress.meta) + " " + field;
-    auto [owner, inserted] = owners_.try_emplace(std::move(owner_key), owner_name);
-    if (!inserted) {
-      report(Severity::kWarning, ingress, field + ".path", path.line,
-             "\"" + path_text + "\" (" + std::string(to_string(type)) + ") on host \"" +
-                 (rule.host.empty() ? "*" : rule.host) + "\" matches exactly what " +
-                 owner->second +
-                 " already routes; that one wins (older creationTimestamp, then namespace/name, "
-                 "then declaration order) and this path is ignored");
+    if (!check_backend(ingress, path.backend, path_field(rule_index, path_index) + ".backend",
+                       path.line))
       continue;
-    }
-
-    Route route = make_route(ingress, path.backend, field + ".backend", path.line);
-    route.host = rule.host;
-    route.path = std::move(path_text);
-    route.path_type = type;
-    route.regex = regex;
-    staged_.push_back({std::move(route), std::move(compiled), false});
+    paths_.push_back({&ingress, ingress_index, rule_index, path_index, host, path_text,
+                      regex ? path_text : match_key(path_text, type), type, regex, false,
+                      std::move(compiled)});
   }
 }
 
-void Compiler::compile_default_backend(const Ingress& ingress,
-                                       const std::vector<std::string>& hosts) {
+void Compiler::expand_default_backend(const Ingress& ingress, std::uint32_t ingress_index,
+                                      const std::vector<std::uint32_t>& hosts) {
   const IngressBackend& backend = *ingress.default_backend;
-  const std::string field = ingress.legacy ? "spec.backend" : "spec.defaultBackend";
+  const char* field = ingress.legacy ? "spec.backend" : "spec.defaultBackend";
   if (!check_backend(ingress, backend, field, backend.line)) return;
-  const std::string me = object_name("Ingress", ingress.meta);
 
   if (ingress.rules.empty()) {
     // An Ingress without rules sends every request no rule matches to its backend.
-    if (!table_default_owner_.empty()) {
+    if (table_default_owner_ != nullptr) {
       report(Severity::kWarning, ingress, field, backend.line,
              "the default backend for requests no rule matches is already given by " +
-                 table_default_owner_ +
+                 object_name("Ingress", table_default_owner_->meta) +
                  " (older creationTimestamp, then namespace/name); this one is ignored");
       return;
     }
-    table_default_owner_ = me;
-    Route route = make_route(ingress, backend, field, backend.line);
-    route.default_backend = true;
-    staged_.push_back({std::move(route), nullptr, false});
+    table_default_owner_ = &ingress;
+    defaults_.push_back({&ingress, ingress_index, Route::kNone});
     return;
   }
   // With rules, the default backend answers requests to this Ingress's hosts that match no path
   // (as ingress-nginx does); other hosts are not affected.
-  for (const std::string& host : hosts) {
-    auto [owner, inserted] = host_default_owner_.try_emplace(host, me);
+  for (std::uint32_t host : hosts) {
+    auto [owner, inserted] = host_default_owner_.try_emplace(host, &ingress);
     if (!inserted) {
+      const std::string& name = builder_.host_name(host);
       report(Severity::kWarning, ingress, field, backend.line,
-             "host \"" + (host.empty() ? std::string("*") : host) +
-                 "\" already has a default backend from " + owner->second +
-                 "; this one is ignored for that host");
+             "host \"" + (name.empty() ? std::string("*") : name) +
+                 "\" already has a default backend from " +
+                 object_name("Ingress", owner->second->meta) + "; this one is ignored for it");
       continue;
     }
-    Route route = make_route(ingress, backend, field, backend.line);
-    route.host = host;
-    route.default_backend = true;
-    staged_.push_back({std::move(route), nullptr, true});
+    defaults_.push_back({&ingress, ingress_index, host});
   }
 }
 
-void Compiler::compile_tls(const Ingress& ingress) {
+void Compiler::bind_tls(const Ingress& ingress) {
   for (std::size_t t = 0; t < ingress.tls.size(); ++t) {
     const IngressTls& tls = ingress.tls[t];
     const std::string field = "spec.tls[" + std::to_string(t) + "]";
@@ -388,7 +391,7 @@ void Compiler::compile_tls(const Ingress& ingress) {
       continue;
     }
     std::string secret = ingress.meta.namespace_ + "/" + tls.secret_name;
-    auto found = secrets_.find(secret);
+    auto found = secrets_.find(BackendResolver::NameKey{ingress.meta.namespace_, tls.secret_name});
     bool secret_found = found != secrets_.end() && found->second->type == "kubernetes.io/tls";
     if (!secret_found) {
       report(Severity::kWarning, ingress, field + ".secretName", tls.line,
@@ -403,7 +406,7 @@ void Compiler::compile_tls(const Ingress& ingress) {
         report(Severity::kError, ingress, host_field, tls.line, "\"" + host + "\" " + problem);
         continue;
       }
-      auto [it, inserted] = tls_by_host_.try_emplace(host, tls_.size());
+      auto [it, inserted] = tls_by_host_.try_emplace(host, static_cast<std::uint32_t>(tls_.size()));
       if (!inserted) {
         const TlsBinding& first = tls_[it->second];
         if (first.secret != secret)
@@ -418,26 +421,78 @@ void Compiler::compile_tls(const Ingress& ingress) {
   }
 }
 
-void Compiler::bind_tls_and_publish() {
-  for (const std::string& host : hosts_) builder_.add_host(host);
-  for (StagedRoute& staged : staged_) {
-    Route& route = staged.route;
-    if (!route.host.empty()) {
-      // The exact TLS host first, then a wildcard one covering it.
-      auto it = tls_by_host_.find(route.host);
-      if (it == tls_by_host_.end() && !route.host.starts_with("*.")) {
-        auto dot = route.host.find('.');
-        if (dot != std::string::npos) it = tls_by_host_.find("*" + route.host.substr(dot));
-      }
-      if (it != tls_by_host_.end()) route.tls_secret = tls_[it->second].secret;
-    }
-    if (route.default_backend) {
-      builder_.add_default(std::move(route), staged.host_fallback);
-    } else {
-      builder_.add_route(std::move(route), std::move(staged.regex));
-    }
+void Compiler::resolve_conflicts() {
+  // Identical matches (same host, same match key and kind) cannot both be served: the first in
+  // precedence order (oldest Ingress, then namespace/name, then declaration) keeps the path.
+  std::unordered_map<MatchKey, std::uint32_t, MatchKeyHash> owners;
+  owners.reserve(paths_.size());
+  for (std::uint32_t i = 0; i < paths_.size(); ++i) {
+    StagedPath& p = paths_[i];
+    char kind = p.regex ? 'R' : (p.type == PathType::kExact ? 'E' : 'P');
+    auto [owner, inserted] = owners.try_emplace(MatchKey{p.host, kind, p.match}, i);
+    if (inserted) continue;
+    p.loser = true;
+    const StagedPath& winner = paths_[owner->second];
+    const std::string& host = builder_.host_name(p.host);
+    report(Severity::kWarning, *p.ingress, path_field(p.rule, p.path) + ".path",
+           p.ingress->rules[p.rule].paths[p.path].line,
+           "\"" + std::string(p.path_text) + "\" (" + std::string(to_string(p.type)) +
+               ") on host \"" + (host.empty() ? std::string("*") : host) +
+               "\" matches exactly what " + object_name("Ingress", winner.ingress->meta) + " " +
+               path_field(winner.rule, winner.path) +
+               " already routes; that one wins (older creationTimestamp, then namespace/name, "
+               "then declaration order) and this path is ignored");
   }
+}
+
+std::uint32_t Compiler::tls_for_host(std::uint32_t host) const {
+  if (host == Route::kNone || tls_by_host_.empty()) return Route::kNone;
+  std::string_view name = builder_.host_name(host);
+  if (name.empty()) return Route::kNone;
+  // The exact TLS host first, then a wildcard one covering it.
+  if (auto it = tls_by_host_.find(name); it != tls_by_host_.end()) return it->second;
+  if (name.starts_with("*.")) return Route::kNone;
+  auto dot = name.find('.');
+  if (dot == std::string_view::npos) return Route::kNone;
+  std::string wildcard = "*" + std::string(name.substr(dot));
+  if (auto it = tls_by_host_.find(wildcard); it != tls_by_host_.end()) return it->second;
+  return Route::kNone;
+}
+
+void Compiler::publish() {
   for (TlsBinding& binding : tls_) builder_.add_tls(std::move(binding));
+  for (StagedPath& p : paths_) {
+    if (p.loser) continue;
+    const HttpIngressPath& path = p.ingress->rules[p.rule].paths[p.path];
+    Route route;
+    route.host = p.host;
+    route.ingress = p.ingress_index;
+    route.path = std::string(p.path_text);
+    route.path_type = p.type;
+    route.regex = p.regex;
+    route.port = path.backend.service_port;
+    route.line = path.line > 0 ? path.line : p.ingress->meta.origin.line;
+    route.tls = tls_for_host(p.host);
+    route.cluster = resolver_.resolve(p.ingress->meta.namespace_, path.backend.service_name,
+                                      path.backend.service_port,
+                                      FieldSite{&p.ingress->meta, route.line, p.rule, p.path});
+    builder_.add_route(std::move(route), std::move(p.compiled));
+  }
+  for (const StagedDefault& d : defaults_) {
+    const IngressBackend& backend = *d.ingress->default_backend;
+    Route route;
+    route.host = d.host;
+    route.ingress = d.ingress_index;
+    route.default_backend = true;
+    route.port = backend.service_port;
+    route.line = backend.line > 0 ? backend.line : d.ingress->meta.origin.line;
+    route.tls = tls_for_host(d.host);
+    route.cluster =
+        resolver_.resolve(d.ingress->meta.namespace_, backend.service_name, backend.service_port,
+                          FieldSite{&d.ingress->meta, route.line, -1, -1,
+                                    d.ingress->legacy ? "spec.backend" : "spec.defaultBackend"});
+    builder_.add_default(std::move(route), d.host != Route::kNone);
+  }
 }
 
 }  // namespace

@@ -62,16 +62,18 @@ void write_endpoints(JsonWriter& json, const Cluster& cluster) {
 
 // The fields a route and a resolved match share.
 void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& route) {
-  const Cluster& cluster = table.clusters()[route.cluster];
+  const Cluster& cluster = table.cluster_of(route);
+  const IngressRef& ingress = table.ingress_of(route);
+  const std::string& host = table.host_of(route);
   json.key("ingress");
-  json.value(route.ingress_namespace + "/" + route.ingress_name);
+  json.value(ingress.namespace_ + "/" + ingress.name);
   json.key("namespace");
-  json.value(route.ingress_namespace);
+  json.value(ingress.namespace_);
   json.key("host");
-  if (route.host.empty()) {
+  if (host.empty()) {
     json.null();
   } else {
-    json.value(route.host);
+    json.value(host);
   }
   json.key("path");
   if (route.default_backend) {
@@ -88,7 +90,7 @@ void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& 
   json.key("regex");
   json.value(route.regex);
   json.key("service");
-  json.value(route.service);
+  json.value(cluster.service);
   json.key("port");
   write_port(json, route.port);
   json.key("defaultBackend");
@@ -102,15 +104,15 @@ void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& 
   json.key("endpoints");
   write_endpoints(json, cluster);
   json.key("tlsSecret");
-  if (route.tls_secret.empty()) {
+  if (route.tls == Route::kNone) {
     json.null();
   } else {
-    json.value(route.tls_secret);
+    json.value(table.tls()[route.tls].secret);
   }
   json.key("file");
-  json.value(route.origin.file);
+  json.value(ingress.file);
   json.key("line");
-  json.value(route.origin.line);
+  json.value(route.line);
 }
 
 }  // namespace
@@ -189,14 +191,16 @@ void render_json(const RouteTable& table, const Diagnostics& diagnostics,
 namespace {
 
 std::string backend_text(const RouteTable& table, const Route& route) {
-  const Cluster& cluster = table.clusters()[route.cluster];
-  std::string out = route.service + ":" +
+  const Cluster& cluster = table.cluster_of(route);
+  const IngressRef& ingress = table.ingress_of(route);
+  std::string out = cluster.service + ":" +
                     (route.port.by_name() ? route.port.name : std::to_string(route.port.number));
-  if (!cluster.service_found) return out + "  (Service not found)";
+  const std::string source = "  [" + ingress.namespace_ + "/" + ingress.name + "]";
+  if (!cluster.service_found) return out + "  (Service not found)" + source;
   if (cluster.external_name) {
     return out + "  -> " +
            (cluster.endpoints.empty() ? std::string("?") : cluster.endpoints[0].address) +
-           " (ExternalName)";
+           " (ExternalName)" + source;
   }
   std::size_t ready = cluster.ready_count();
   out += "  " + std::to_string(ready) + "/" + std::to_string(cluster.endpoints.size()) + " ready";
@@ -211,7 +215,7 @@ std::string backend_text(const RouteTable& table, const Route& route) {
     out += e.address + ":" + std::to_string(e.port);
     ++shown;
   }
-  return out;
+  return out + "  [" + ingress.namespace_ + "/" + ingress.name + "]";
 }
 
 void pad(std::string& out, std::string_view text, std::size_t width) {
@@ -229,15 +233,16 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
   for (const Route& r : routes) path_width = std::max(path_width, r.path.size());
   path_width = std::min<std::size_t>(path_width, 40);
 
-  const std::string* current_host = nullptr;
+  std::uint32_t current_host = RouteMatch::kNone;
   bool any = false;
   for (std::uint32_t index : table.display_order()) {
     const Route& route = routes[index];
     if (index == table.default_route()) continue;
-    if (current_host == nullptr || *current_host != route.host) {
-      current_host = &route.host;
-      out += route.host.empty() ? std::string("* (every host)") : route.host;
-      if (!route.tls_secret.empty()) out += "  [TLS " + route.tls_secret + "]";
+    if (current_host != route.host) {
+      current_host = route.host;
+      const std::string& host = table.host_of(route);
+      out += host.empty() ? std::string("* (every host)") : host;
+      if (route.tls != Route::kNone) out += "  [TLS " + table.tls()[route.tls].secret + "]";
       out += '\n';
     }
     any = true;
@@ -249,13 +254,11 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
       pad(out, route.path, path_width);
       pad(out, route.regex ? "Regex" : to_string(route.path_type), 22);
     }
-    out += "-> " + backend_text(table, route) + "  [" + route.ingress_namespace + "/" +
-           route.ingress_name + "]\n";
+    out += "-> " + backend_text(table, route) + "\n";
   }
   if (table.default_route() != RouteMatch::kNone) {
     const Route& route = routes[table.default_route()];
-    out += "default backend (requests no rule matches) -> " + backend_text(table, route) + "  [" +
-           route.ingress_namespace + "/" + route.ingress_name + "]\n";
+    out += "default backend (requests no rule matches) -> " + backend_text(table, route) + "\n";
     any = true;
   }
   if (!any) out += "(no routes)\n";
@@ -272,11 +275,11 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
       if (route.default_backend) {
         out += "(default backend)";
       } else {
-        out += (route.host.empty() ? std::string("*") : route.host) + " " + route.path + " " +
+        const std::string& host = table.host_of(route);
+        out += (host.empty() ? std::string("*") : host) + " " + route.path + " " +
                std::string(route.regex ? "Regex" : to_string(route.path_type));
       }
-      out += " -> " + backend_text(table, route) + "  [" + route.ingress_namespace + "/" +
-             route.ingress_name + "]\n";
+      out += " -> " + backend_text(table, route) + "\n";
     }
   }
 

@@ -29,61 +29,59 @@ std::size_t Cluster::ready_count() const {
       std::count_if(endpoints.begin(), endpoints.end(), [](const Endpoint& e) { return e.ready; }));
 }
 
-bool Route::operator==(const Route& other) const = default;
+const std::string& RouteTable::host_of(const Route& route) const {
+  static const std::string kEveryHost;
+  return route.host == Route::kNone ? kEveryHost : hosts_[route.host];
+}
 
 namespace {
 // A host with more non-regex paths than this is matched through a hash of its match keys, probing
 // each element-wise prefix of the request path (cost ~ request path depth); below it a linear scan
 // in precedence order is faster (measured: bench/routing_bench).
-constexpr std::size_t kLinearScanLimit = 16;
+constexpr std::uint32_t kLinearScanLimit = 16;
 }  // namespace
 
 struct RouteTable::VirtualHost {
-  std::string name;
-  struct Entry {
-    std::string_view key;
-    std::uint32_t route;
-    bool exact;
-  };
-  std::vector<Entry> entries;  // non-regex paths, precedence order
+  std::uint32_t first_entry = 0;  // entries_[first_entry, first_entry + entry_count)
+  std::uint32_t entry_count = 0;
+  std::uint32_t fallback = RouteMatch::kNone;
   struct KeyRoutes {
     std::uint32_t exact = RouteMatch::kNone;
     std::uint32_t prefix = RouteMatch::kNone;
   };
   std::unordered_map<std::string_view, KeyRoutes> by_key;  // only above kLinearScanLimit
   std::vector<std::pair<std::uint32_t, std::shared_ptr<const re2::RE2>>> regexes;
-  std::uint32_t fallback = RouteMatch::kNone;
-
-  std::uint32_t match(std::string_view path) const;
 };
 
-std::uint32_t RouteTable::VirtualHost::match(std::string_view path) const {
-  if (by_key.empty()) {
-    for (const Entry& e : entries) {
-      if (path_matches(e.key, e.exact, path)) return e.route;
+std::uint32_t RouteTable::match_paths(const VirtualHost& vh, std::string_view path) const {
+  if (vh.by_key.empty()) {
+    const char* pool = key_pool_.data();
+    const PathEntry* e = entries_.data() + vh.first_entry;
+    for (const PathEntry* end = e + vh.entry_count; e != end; ++e) {
+      if (path_matches({pool + e->key_offset, e->key_length}, e->exact, path)) return e->route;
     }
   } else {
-    if (auto it = by_key.find(path); it != by_key.end()) {
+    if (auto it = vh.by_key.find(path); it != vh.by_key.end()) {
       if (it->second.exact != RouteMatch::kNone) return it->second.exact;
     }
     // Element-wise prefixes of the path, longest first: "/a/b/" -> "/a/b", "/a", "".
     std::string_view candidate = path;
     for (;;) {
       while (!candidate.empty() && candidate.back() == '/') candidate.remove_suffix(1);
-      if (auto it = by_key.find(candidate); it != by_key.end()) {
+      if (auto it = vh.by_key.find(candidate); it != vh.by_key.end()) {
         if (it->second.prefix != RouteMatch::kNone) return it->second.prefix;
       }
       if (candidate.empty()) break;
       candidate = candidate.substr(0, candidate.rfind('/'));
     }
   }
-  for (const auto& [route, re] : regexes) {
+  for (const auto& [route, re] : vh.regexes) {
     if (re->Match(path, 0, path.size(), re2::RE2::ANCHOR_START, nullptr, 0)) return route;
   }
   return RouteMatch::kNone;
 }
 
-// Open addressing over string views that point into the (immutable) virtual hosts.
+// Open addressing over string views that point into the (immutable) host names.
 struct RouteTable::HostIndex {
   struct Slot {
     std::size_t hash = 0;
@@ -138,7 +136,7 @@ RouteMatch RouteTable::lookup(std::string_view host, std::string_view path) cons
   std::uint32_t route = RouteMatch::kNone;
   if (vhost != RouteMatch::kNone) {
     const VirtualHost& vh = vhosts_[vhost];
-    route = vh.match(path);
+    route = match_paths(vh, path);
     if (route == RouteMatch::kNone) route = vh.fallback;
   }
   if (route == RouteMatch::kNone) route = default_route_;
@@ -148,28 +146,34 @@ RouteMatch RouteTable::lookup(std::string_view host, std::string_view path) cons
 
 bool RouteTable::same_as(const RouteTable& other) const {
   return default_route_ == other.default_route_ && routes_ == other.routes_ &&
-         clusters_ == other.clusters_ && tls_ == other.tls_;
+         clusters_ == other.clusters_ && tls_ == other.tls_ && hosts_ == other.hosts_ &&
+         ingresses_ == other.ingresses_;
 }
 
 // ---- RouteTableBuilder
+
+std::uint32_t RouteTableBuilder::add_ingress(IngressRef ingress) {
+  table_.ingresses_.push_back(std::move(ingress));
+  return static_cast<std::uint32_t>(table_.ingresses_.size() - 1);
+}
 
 std::uint32_t RouteTableBuilder::add_cluster(Cluster cluster) {
   table_.clusters_.push_back(std::move(cluster));
   return static_cast<std::uint32_t>(table_.clusters_.size() - 1);
 }
 
-std::uint32_t RouteTableBuilder::host_index(const std::string& host) {
-  auto [it, inserted] = host_by_name_.try_emplace(host, static_cast<std::uint32_t>(hosts_.size()));
-  if (inserted) hosts_.push_back(PendingHost{host, {}, {}, RouteMatch::kNone});
+std::uint32_t RouteTableBuilder::host(std::string_view name) {
+  auto [it, inserted] =
+      host_by_name_.try_emplace(name, static_cast<std::uint32_t>(pending_.size()));
+  if (inserted) {
+    pending_.emplace_back();
+    table_.hosts_.emplace_back(name);
+  }
   return it->second;
 }
 
-void RouteTableBuilder::add_host(const std::string& host) {
-  host_index(host);
-}
-
 std::uint32_t RouteTableBuilder::add_route(Route route, std::shared_ptr<const re2::RE2> regex) {
-  PendingHost& host = hosts_[host_index(route.host)];
+  PendingHost& host = pending_[route.host];
   auto index = static_cast<std::uint32_t>(table_.routes_.size());
   table_.routes_.push_back(std::move(route));
   if (regex) {
@@ -183,76 +187,90 @@ std::uint32_t RouteTableBuilder::add_route(Route route, std::shared_ptr<const re
 std::uint32_t RouteTableBuilder::add_default(Route route, bool host_fallback) {
   auto index = static_cast<std::uint32_t>(table_.routes_.size());
   if (host_fallback) {
-    hosts_[host_index(route.host)].fallback = index;
+    pending_[route.host].fallback = index;
   } else {
+    route.host = Route::kNone;
     table_.default_route_ = index;
   }
   table_.routes_.push_back(std::move(route));
   return index;
 }
 
-bool RouteTableBuilder::has_host_fallback(const std::string& host) const {
-  auto it = host_by_name_.find(host);
-  return it != host_by_name_.end() && hosts_[it->second].fallback != RouteMatch::kNone;
-}
-
-void RouteTableBuilder::add_tls(TlsBinding binding) {
+std::uint32_t RouteTableBuilder::add_tls(TlsBinding binding) {
   table_.tls_.push_back(std::move(binding));
+  return static_cast<std::uint32_t>(table_.tls_.size() - 1);
 }
 
 std::shared_ptr<const RouteTable> RouteTableBuilder::build() {
   auto table = std::make_shared<RouteTable>(std::move(table_));
   const std::vector<Route>& routes = table->routes_;
+  const std::vector<std::string>& names = table->hosts_;
 
   // Display order: hosts by name with the host-less rules last, each host's routes in precedence
   // order, its fallback after them; the table default at the very end.
-  std::vector<std::uint32_t> host_order(hosts_.size());
+  std::vector<std::uint32_t> host_order(pending_.size());
   for (std::uint32_t i = 0; i < host_order.size(); ++i) host_order[i] = i;
   std::sort(host_order.begin(), host_order.end(), [&](std::uint32_t a, std::uint32_t b) {
-    const std::string& x = hosts_[a].name;
-    const std::string& y = hosts_[b].name;
+    const std::string& x = names[a];
+    const std::string& y = names[b];
     if (x.empty() != y.empty()) return y.empty();
     return x < y;
   });
 
-  table->vhosts_.resize(hosts_.size());
+  std::size_t path_count = 0, pool_size = 0;
+  for (const PendingHost& p : pending_) {
+    path_count += p.routes.size();
+    for (std::uint32_t r : p.routes) pool_size += routes[r].path.size();
+  }
+  table->entries_.reserve(path_count);
+  table->key_pool_.reserve(pool_size);
+  table->display_order_.reserve(routes.size());
+  table->vhosts_.resize(pending_.size());
+
   std::vector<std::pair<std::string_view, std::uint32_t>> exact;
   std::vector<std::pair<std::string_view, std::uint32_t>> wildcard;
+  exact.reserve(pending_.size());
   for (std::uint32_t h : host_order) {
-    PendingHost& pending = hosts_[h];
+    PendingHost& pending = pending_[h];
     RouteTable::VirtualHost& vh = table->vhosts_[h];
-    vh.name = std::move(pending.name);
     vh.fallback = pending.fallback;
     vh.regexes = std::move(pending.regexes);
-    vh.entries.reserve(pending.routes.size());
+    vh.first_entry = static_cast<std::uint32_t>(table->entries_.size());
+    vh.entry_count = static_cast<std::uint32_t>(pending.routes.size());
     for (std::uint32_t r : pending.routes) {
       const Route& route = routes[r];
-      bool is_exact = route.path_type == PathType::kExact;
-      vh.entries.push_back({match_key(route.path, route.path_type), r, is_exact});
+      std::string_view key = match_key(route.path, route.path_type);
+      table->entries_.push_back({static_cast<std::uint32_t>(table->key_pool_.size()),
+                                 static_cast<std::uint32_t>(key.size()), r,
+                                 route.path_type == PathType::kExact});
+      table->key_pool_ += key;
     }
-    // Routes were added in declaration order, so the route index is the declaration order.
-    std::stable_sort(vh.entries.begin(), vh.entries.end(), [](const auto& a, const auto& b) {
-      return precedes({static_cast<std::uint32_t>(a.key.size()), a.exact, a.route},
-                      {static_cast<std::uint32_t>(b.key.size()), b.exact, b.route});
+    // Routes were added in precedence order of their Ingresses and declaration order within, so
+    // the route index is the declaration-order tie-break.
+    auto first = table->entries_.begin() + vh.first_entry;
+    std::sort(first, table->entries_.end(), [](const auto& a, const auto& b) {
+      return precedes({a.key_length, a.exact, a.route}, {b.key_length, b.exact, b.route});
     });
-    if (vh.entries.size() > kLinearScanLimit) {
-      vh.by_key.reserve(vh.entries.size());
-      for (const auto& e : vh.entries) {
-        auto& slot = vh.by_key[e.key];
-        std::uint32_t& target = e.exact ? slot.exact : slot.prefix;
-        if (target == RouteMatch::kNone) target = e.route;
+    if (vh.entry_count > kLinearScanLimit) {
+      vh.by_key.reserve(vh.entry_count);
+      for (auto e = first; e != table->entries_.end(); ++e) {
+        auto& slot =
+            vh.by_key[std::string_view(table->key_pool_).substr(e->key_offset, e->key_length)];
+        std::uint32_t& target = e->exact ? slot.exact : slot.prefix;
+        if (target == RouteMatch::kNone) target = e->route;
       }
     }
-    for (const auto& e : vh.entries) table->display_order_.push_back(e.route);
+    for (auto e = first; e != table->entries_.end(); ++e) table->display_order_.push_back(e->route);
     for (const auto& rx : vh.regexes) table->display_order_.push_back(rx.first);
     if (vh.fallback != RouteMatch::kNone) table->display_order_.push_back(vh.fallback);
 
-    if (vh.name.empty()) {
+    const std::string& name = names[h];
+    if (name.empty()) {
       table->any_host_ = h;
-    } else if (vh.name.starts_with("*.")) {
-      wildcard.emplace_back(std::string_view(vh.name).substr(2), h);
+    } else if (name.starts_with("*.")) {
+      wildcard.emplace_back(std::string_view(name).substr(2), h);
     } else {
-      exact.emplace_back(vh.name, h);
+      exact.emplace_back(name, h);
     }
   }
   if (table->default_route_ != RouteMatch::kNone)

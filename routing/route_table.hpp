@@ -48,22 +48,30 @@ struct Cluster {
   bool operator==(const Cluster&) const = default;
 };
 
-// One path of one rule, after validation and conflict resolution.
+// The Ingress a route comes from (routes refer to it by index, so that 50,000 routes do not carry
+// 50,000 copies of the same names).
+struct IngressRef {
+  std::string namespace_;
+  std::string name;
+  std::string file;  // where it was read from; empty for objects from the API
+  bool operator==(const IngressRef&) const = default;
+};
+
+// One path of one rule, after validation and conflict resolution, or a default backend.
 struct Route {
-  std::string host;  // lower-case; "*.example.com" for a wildcard; empty for "every host"
-  std::string path;  // as written in the Ingress
+  static constexpr std::uint32_t kNone = 0xffffffffu;
+  std::uint32_t host = kNone;  // index into RouteTable::hosts(); kNone for the table default
+  std::uint32_t ingress = 0;   // index into RouteTable::ingresses()
+  std::string path;            // as written in the Ingress; empty for a default backend
   PathType path_type = PathType::kPrefix;
   bool regex = false;            // ImplementationSpecific with use-regex
   bool default_backend = false;  // an Ingress's spec.defaultBackend
-  std::string ingress_namespace;
-  std::string ingress_name;
-  std::string service;        // the backend Service, in the Ingress's namespace
-  PortRef port;               // the backend port as the Ingress names it (number or name)
-  std::uint32_t cluster = 0;  // index into RouteTable::clusters()
-  Origin origin;              // where the path (or defaultBackend) is declared
-  std::string tls_secret;     // "namespace/name" when spec.tls names this host, else empty
+  PortRef port;                  // the backend port as the Ingress names it (number or name)
+  std::uint32_t cluster = 0;     // index into RouteTable::clusters(); names the Service
+  int line = 0;                  // where the path (or defaultBackend) is declared
+  std::uint32_t tls = kNone;     // index into RouteTable::tls() when spec.tls covers the host
 
-  bool operator==(const Route& other) const;
+  bool operator==(const Route&) const = default;
 };
 
 // A TLS binding: a host of spec.tls and the Secret that holds its certificate.
@@ -103,6 +111,14 @@ class RouteTable {
   const std::vector<Route>& routes() const { return routes_; }
   const std::vector<Cluster>& clusters() const { return clusters_; }
   const std::vector<TlsBinding>& tls() const { return tls_; }
+  const std::vector<IngressRef>& ingresses() const { return ingresses_; }
+  // Host names by index: lower-case, "*.example.com" for a wildcard, "" for "every host".
+  const std::vector<std::string>& hosts() const { return hosts_; }
+
+  // Conveniences over the indices above.
+  const std::string& host_of(const Route& route) const;  // "" for host-less and the default
+  const IngressRef& ingress_of(const Route& route) const { return ingresses_[route.ingress]; }
+  const Cluster& cluster_of(const Route& route) const { return clusters_[route.cluster]; }
   // Route indices in display order: by host (host-less last), then precedence.
   const std::vector<std::uint32_t>& display_order() const { return display_order_; }
   // Index of the table-wide default backend route, or RouteMatch::kNone.
@@ -115,16 +131,28 @@ class RouteTable {
   friend class RouteTableBuilder;
   struct VirtualHost;
   struct HostIndex;
+  struct PathEntry {
+    std::uint32_t key_offset;  // into key_pool_
+    std::uint32_t key_length;
+    std::uint32_t route;
+    bool exact;
+  };
 
   std::vector<Route> routes_;
   std::vector<Cluster> clusters_;
   std::vector<TlsBinding> tls_;
+  std::vector<IngressRef> ingresses_;
+  std::vector<std::string> hosts_;
   std::vector<std::uint32_t> display_order_;
   std::uint32_t default_route_ = RouteMatch::kNone;
-  std::vector<VirtualHost> vhosts_;
-  std::unique_ptr<HostIndex> exact_hosts_;      // lower-case host -> vhost
+  std::vector<VirtualHost> vhosts_;         // by host index
+  std::vector<PathEntry> entries_;          // every host's non-regex paths, grouped by host
+  std::string key_pool_;                    // the match keys of entries_, contiguous for locality
+  std::unique_ptr<HostIndex> exact_hosts_;  // lower-case host -> vhost
   std::unique_ptr<HostIndex> wildcard_hosts_;   // parent domain of "*.x" -> vhost
   std::uint32_t any_host_ = RouteMatch::kNone;  // vhost of the host-less rules
+
+  std::uint32_t match_paths(const VirtualHost& vh, std::string_view path) const;
 };
 
 }  // namespace portico::routing

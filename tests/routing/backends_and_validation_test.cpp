@@ -199,7 +199,8 @@ data: {tls.crt: Y2VydA==, tls.key: a2V5}
     secretName: shop-cert
 )");
   const Route& route = result.table->routes()[result.table->lookup("shop.example", "/").route];
-  EXPECT_EQ(route.tls_secret, "web/shop-cert");
+  ASSERT_NE(route.tls, Route::kNone);
+  EXPECT_EQ(result.table->tls()[route.tls].secret, "web/shop-cert");
   ASSERT_EQ(result.table->tls().size(), 1u);
   EXPECT_TRUE(result.table->tls()[0].secret_found);
 }

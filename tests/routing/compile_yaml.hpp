@@ -26,7 +26,7 @@ inline std::string route_for(const RouteTable& table, std::string_view host,
   if (!match) return "404";
   const Route& route = table.routes()[match.route];
   std::string port = route.port.by_name() ? route.port.name : std::to_string(route.port.number);
-  return (route.default_backend ? "default " : "") + route.service + ":" + port;
+  return (route.default_backend ? "default " : "") + table.cluster_of(route).service + ":" + port;
 }
 
 // The diagnostics as formatted lines, for readable failure output.

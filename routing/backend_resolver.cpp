@@ -4,7 +4,7 @@ namespace portico::routing {
 
 namespace {
 
-std::string ns_key(const std::string& namespace_, const std::string& name) {
+std::string ns_key(std::string_view namespace_, std::string_view name) {
   std::string key;
   key.reserve(namespace_.size() + name.size() + 1);
   key += namespace_;
@@ -30,13 +30,7 @@ std::string describe_ports(const Service& service) {
 
 }  // namespace
 
-std::string FieldSite::field_path() const {
-  if (rule < 0) return field;
-  return "spec.rules[" + std::to_string(rule) + "].http.paths[" + std::to_string(path) +
-         "].backend";
-}
-
-std::size_t BackendResolver::NameKeyHash::operator()(const NameKey& k) const {
+std::size_t NameKeyHash::operator()(const NameKey& k) const {
   std::hash<std::string_view> h;
   std::size_t seed = h(k.namespace_);
   seed ^= h(k.name) + 0x9e3779b97f4a7c15ull + (seed << 6) + (seed >> 2);
@@ -44,62 +38,49 @@ std::size_t BackendResolver::NameKeyHash::operator()(const NameKey& k) const {
   return seed ^ (static_cast<std::size_t>(k.port_number) * 0x9e3779b97f4a7c15ull);
 }
 
-BackendResolver::BackendResolver(const ObjectSet& objects, RouteTableBuilder& builder,
-                                 Diagnostics& diagnostics)
-    : builder_(builder), diagnostics_(diagnostics) {
-  services_.reserve(objects.services.size());
-  for (const Service& s : objects.services)
-    services_.emplace(NameKey{s.meta.namespace_, s.meta.name}, &s);
-  slices_.reserve(objects.endpoint_slices.size());
+BackendResolver::BackendResolver(const ObjectSet& objects)
+    : objects_(objects),
+      services_(objects.services.size()),
+      slices_(objects.endpoint_slices.size()),
+      endpoints_(objects.endpoints.size()) {
+  for (std::uint32_t i = 0; i < objects.services.size(); ++i) {
+    const Service& s = objects.services[i];
+    services_.insert(NameKey{s.meta.namespace_, s.meta.name}, i);
+  }
+  slice_groups_.reserve(objects.endpoint_slices.size());
   for (const EndpointSlice& e : objects.endpoint_slices) {
-    if (!e.service_name.empty()) slices_[NameKey{e.meta.namespace_, e.service_name}].push_back(&e);
+    if (e.service_name.empty()) continue;
+    auto [group, inserted] = slices_.insert(NameKey{e.meta.namespace_, e.service_name},
+                                            static_cast<std::uint32_t>(slice_groups_.size()));
+    if (inserted) slice_groups_.emplace_back();
+    slice_groups_[group].push_back(&e);
   }
-  for (const Endpoints& e : objects.endpoints)
-    endpoints_.emplace(NameKey{e.meta.namespace_, e.meta.name}, &e);
-}
-
-void BackendResolver::warn(const FieldSite& site, std::string message) {
-  diagnostics_.push_back({Severity::kWarning, site.meta->origin.file, site.line,
-                          object_name("Ingress", *site.meta), site.field_path(),
-                          std::move(message)});
-}
-
-std::uint32_t BackendResolver::resolve(std::string_view namespace_, std::string_view service,
-                                       const PortRef& port, const FieldSite& site) {
-  NameKey reference{namespace_, service, port.name, port.number};
-  if (auto it = by_reference_.find(reference); it != by_reference_.end()) return it->second;
-
-  Cluster cluster = make_cluster(namespace_, service, port, site);
-  std::uint32_t index;
-  if (auto it = by_key_.find(cluster.key); it != by_key_.end()) {
-    index = it->second;  // the same Service port, named once by number and once by name
-  } else {
-    std::string key = cluster.key;
-    index = builder_.add_cluster(std::move(cluster));
-    by_key_.emplace(std::move(key), index);
+  for (std::uint32_t i = 0; i < objects.endpoints.size(); ++i) {
+    const Endpoints& e = objects.endpoints[i];
+    endpoints_.insert(NameKey{e.meta.namespace_, e.meta.name}, i);
   }
-  by_reference_.emplace(reference, index);
-  return index;
 }
 
-Cluster BackendResolver::make_cluster(std::string_view namespace_view, std::string_view name_view,
-                                      const PortRef& port, const FieldSite& site) {
-  const std::string namespace_(namespace_view);
-  const std::string name(name_view);
-  Cluster cluster;
-  cluster.namespace_ = namespace_;
-  cluster.service = name;
+BackendResolver::Resolution BackendResolver::resolve(std::string_view namespace_,
+                                                     std::string_view name,
+                                                     const PortRef& port) const {
+  Resolution resolution;
+  Cluster& cluster = resolution.cluster;
+  const std::string service_name = ns_key(namespace_, name);
+  auto warn = [&](std::string message) { resolution.warnings.push_back(std::move(message)); };
+  cluster.namespace_ = std::string(namespace_);
+  cluster.service = std::string(name);
   cluster.port = port;
-  cluster.key = ns_key(namespace_, name) + ":" + port_text(port);
+  cluster.key = service_name + ":" + port_text(port);
 
-  auto it = services_.find(NameKey{namespace_view, name_view});
-  if (it == services_.end()) {
-    warn(site, "Service " + namespace_ + "/" + name +
-                   " not found (an Ingress reaches only Services of its own namespace); the "
-                   "route answers 503 until it exists");
-    return cluster;
+  std::uint32_t found = services_.find(NameKey{namespace_, name});
+  if (found == services_.kEmpty) {
+    warn("Service " + service_name +
+         " not found (an Ingress reaches only Services of its own namespace); the route answers "
+         "503 until it exists");
+    return resolution;
   }
-  const Service& service = *it->second;
+  const Service& service = objects_.services[found];
   cluster.service_found = true;
 
   const ServicePort* service_port = nullptr;
@@ -111,7 +92,7 @@ Cluster BackendResolver::make_cluster(std::string_view namespace_view, std::stri
   }
   if (service_port != nullptr) {
     cluster.service_port = service_port->port;
-    cluster.key = ns_key(namespace_, name) + ":" + std::to_string(service_port->port);
+    cluster.key = service_name + ":" + std::to_string(service_port->port);
   }
 
   if (service.is_external_name()) {
@@ -120,48 +101,46 @@ Cluster BackendResolver::make_cluster(std::string_view namespace_view, std::stri
     cluster.external_name = true;
     std::int32_t number = service_port ? service_port->port : port.number;
     if (number == 0) {
-      warn(site, "port \"" + port.name + "\" not found in ExternalName Service " + namespace_ +
-                     "/" + name + " (" + describe_ports(service) +
-                     "); name the port by number instead");
-      return cluster;
+      warn("port \"" + port.name + "\" not found in ExternalName Service " + service_name + " (" +
+           describe_ports(service) + "); name the port by number instead");
+      return resolution;
     }
     if (service.external_name.empty()) {
-      warn(site, "ExternalName Service " + namespace_ + "/" + name +
-                     " has no spec.externalName; the route answers 503");
-      return cluster;
+      warn("ExternalName Service " + service_name +
+           " has no spec.externalName; the route answers 503");
+      return resolution;
     }
     cluster.service_port = number;
     cluster.endpoints.push_back(
         {service.external_name, static_cast<std::uint16_t>(number), true, {}});
-    return cluster;
+    return resolution;
   }
 
   if (service_port == nullptr) {
-    warn(site, "Service " + namespace_ + "/" + name + " has no port " +
-                   (port.by_name() ? "named \"" + port.name + "\"" : port_text(port)) + " (" +
-                   describe_ports(service) + "); the route answers 503");
-    return cluster;
+    warn("Service " + service_name + " has no port " +
+         (port.by_name() ? "named \"" + port.name + "\"" : port_text(port)) + " (" +
+         describe_ports(service) + "); the route answers 503");
+    return resolution;
   }
   collect_endpoints(service, *service_port, cluster);
   if (cluster.endpoints.empty()) {
-    warn(site, "Service " + namespace_ + "/" + name +
-                   " has no endpoints (no EndpointSlice or Endpoints with a port matching \"" +
-                   (service_port->name.empty() ? std::to_string(service_port->port)
-                                               : service_port->name) +
-                   "\"); the route answers 503 until it has");
+    warn("Service " + service_name +
+         " has no endpoints (no EndpointSlice or Endpoints with a port matching \"" +
+         (service_port->name.empty() ? std::to_string(service_port->port) : service_port->name) +
+         "\"); the route answers 503 until it has");
   } else if (cluster.ready_count() == 0) {
-    warn(site, "Service " + namespace_ + "/" + name +
-                   " has no ready endpoints; the route answers 503 until one is ready");
+    warn("Service " + service_name +
+         " has no ready endpoints; the route answers 503 until one is ready");
   }
-  return cluster;
+  return resolution;
 }
 
 void BackendResolver::collect_endpoints(const Service& service, const ServicePort& port,
                                         Cluster& cluster) const {
   // EndpointSlice and Endpoints ports carry the Service port's name ("" when it has none).
   const NameKey key{service.meta.namespace_, service.meta.name};
-  if (auto it = slices_.find(key); it != slices_.end()) {
-    for (const EndpointSlice* slice : it->second) {
+  if (std::uint32_t group = slices_.find(key); group != slices_.kEmpty) {
+    for (const EndpointSlice* slice : slice_groups_[group]) {
       const EndpointPort* slice_port = nullptr;
       for (const EndpointPort& p : slice->ports) {
         if (p.name == port.name) slice_port = &p;
@@ -176,8 +155,8 @@ void BackendResolver::collect_endpoints(const Service& service, const ServicePor
     }
     return;
   }
-  if (auto it = endpoints_.find(key); it != endpoints_.end()) {
-    for (const EndpointSubset& subset : it->second->subsets) {
+  if (std::uint32_t found = endpoints_.find(key); found != endpoints_.kEmpty) {
+    for (const EndpointSubset& subset : objects_.endpoints[found].subsets) {
       const EndpointPort* subset_port = nullptr;
       for (const EndpointPort& p : subset.ports) {
         if (p.name == port.name) subset_port = &p;

@@ -7,62 +7,49 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
-#include "routing/diagnostic.hpp"
+#include "routing/flat_index.hpp"
 #include "routing/objects.hpp"
-#include "routing/route_table_builder.hpp"
+#include "routing/route_table.hpp"
 
 namespace portico::routing {
 
-// Where a backend is referenced, to point diagnostics at it. The field path is only built when a
-// diagnostic needs it.
-struct FieldSite {
-  const ObjectMeta* meta;
-  int line;
-  int rule = -1;  // spec.rules[rule].http.paths[path].backend, when rule >= 0
-  int path = -1;
-  const char* field = "";  // otherwise this field ("spec.defaultBackend")
-  std::string field_path() const;
+// (namespace, name[, port]) as views into the compiled objects.
+struct NameKey {
+  std::string_view namespace_;
+  std::string_view name;
+  std::string_view port_name = {};
+  std::int32_t port_number = 0;
+  bool operator==(const NameKey&) const = default;
+};
+struct NameKeyHash {
+  std::size_t operator()(const NameKey& k) const;
 };
 
 class BackendResolver {
  public:
-  // `objects` must outlive the resolver: its indices point into them.
-  BackendResolver(const ObjectSet& objects, RouteTableBuilder& builder, Diagnostics& diagnostics);
+  // Indexes Services, EndpointSlices and Endpoints by namespace/name. `objects` must outlive the
+  // resolver. resolve() is const and may run on several threads at once.
+  explicit BackendResolver(const ObjectSet& objects);
 
-  // The cluster of `service`:`port` in `namespace_`, created on first use. A missing Service, a
-  // port the Service does not have, or a Service without ready endpoints is a warning (once per
-  // cluster, at the first reference): the route exists and answers 503 until that is fixed.
-  // The views must stay valid as long as the resolver.
-  std::uint32_t resolve(std::string_view namespace_, std::string_view service, const PortRef& port,
-                        const FieldSite& site);
-
-  struct NameKey {
-    std::string_view namespace_;
-    std::string_view name;
-    std::string_view port_name = {};  // for references only
-    std::int32_t port_number = 0;
-    bool operator==(const NameKey&) const = default;
+  struct Resolution {
+    Cluster cluster;
+    // Problems that make the route answer 503 (missing Service, port, endpoints); the compiler
+    // reports them as warnings at the first path that uses the cluster.
+    std::vector<std::string> warnings;
   };
-  struct NameKeyHash {
-    std::size_t operator()(const NameKey& k) const;
-  };
+  Resolution resolve(std::string_view namespace_, std::string_view service,
+                     const PortRef& port) const;
 
  private:
-  Cluster make_cluster(std::string_view namespace_, std::string_view service, const PortRef& port,
-                       const FieldSite& site);
   void collect_endpoints(const Service& service, const ServicePort& port, Cluster& cluster) const;
-  void warn(const FieldSite& site, std::string message);
 
-  RouteTableBuilder& builder_;
-  Diagnostics& diagnostics_;
-  std::unordered_map<NameKey, const Service*, NameKeyHash> services_;
-  std::unordered_map<NameKey, std::vector<const EndpointSlice*>, NameKeyHash> slices_;
-  std::unordered_map<NameKey, const Endpoints*, NameKeyHash> endpoints_;
-  std::unordered_map<NameKey, std::uint32_t, NameKeyHash> by_reference_;  // as the Ingress names it
-  std::unordered_map<std::string, std::uint32_t> by_key_;                 // Cluster::key
+  const ObjectSet& objects_;
+  FlatIndex<NameKey, NameKeyHash> services_;  // -> objects_.services
+  FlatIndex<NameKey, NameKeyHash> slices_;    // namespace/service -> slice_groups_
+  std::vector<std::vector<const EndpointSlice*>> slice_groups_;
+  FlatIndex<NameKey, NameKeyHash> endpoints_;  // -> objects_.endpoints
 };
 
 }  // namespace portico::routing

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "routing/backend_resolver.hpp"
 #include "routing/host_name.hpp"
 #include "routing/ingress_class.hpp"
+#include "routing/parallel_tasks.hpp"
 #include "routing/path_precedence.hpp"
 #include "routing/route_table_builder.hpp"
 
@@ -77,27 +80,69 @@ bool is_port_name(std::string_view s) {
   return letter;
 }
 
-// A path that passed validation, waiting for conflict resolution (pass 3) and backend resolution
-// (pass 4). Views point into the compiled objects.
+std::string path_field(int rule, int path) {
+  return "spec.rules[" + std::to_string(rule) + "].http.paths[" + std::to_string(path) + "]";
+}
+
+// Where a backend is referenced, to point diagnostics at it; the field path is built only when a
+// diagnostic needs it.
+struct FieldSite {
+  const ObjectMeta* meta;
+  int line;
+  int rule = -1;  // spec.rules[rule].http.paths[path].backend, when rule >= 0
+  int path = -1;
+  const char* field = "";  // otherwise this field ("spec.defaultBackend")
+  std::string field_path() const {
+    return rule < 0 ? std::string(field) : path_field(rule, path) + ".backend";
+  }
+};
+
+// Below this many Ingresses a compile stays on the caller's thread: starting a thread costs more
+// than it saves.
+constexpr std::size_t kParallelThreshold = 512;
+// Ingresses per expansion task.
+constexpr std::size_t kChunk = 256;
+
+// A path that passed validation, waiting for the merge (host ids, conflicts, clusters). Views
+// point into the compiled objects; the fields the merge needs are copied here so that it does not
+// walk the objects again.
 struct StagedPath {
-  const Ingress* ingress;
-  std::uint32_t ingress_index;  // in the table
+  std::uint32_t order;  // the Ingress's position in precedence order (= its table index)
   int rule;
   int path;
-  std::uint32_t host;
+  int line;
+  std::string_view host_name;
   std::string_view path_text;
   std::string_view match;  // match key (regex: the pattern)
   PathType type;
   bool regex;
-  bool loser = false;
+  std::uint32_t reference;  // into Expansion::resolutions
+  PortRef port;
   std::shared_ptr<const re2::RE2> compiled;
 };
 
-// A default backend waiting for backend resolution.
-struct StagedDefault {
-  const Ingress* ingress;
-  std::uint32_t ingress_index;
-  std::uint32_t host;  // kNone for the table default
+// What validating, expanding and resolving a run of Ingresses produced (in parallel with other
+// runs); merged in precedence order.
+struct Expansion {
+  std::vector<StagedPath> paths;
+  std::vector<std::string_view> hosts;     // valid rule hosts, per Ingress in order
+  std::vector<std::uint32_t> host_end;     // per Ingress of the run: end of its hosts
+  std::vector<std::uint32_t> default_ref;  // per Ingress: its defaultBackend's reference or kNone
+  Diagnostics diagnostics;
+  // Backend references of the run, deduplicated, and what they resolve to.
+  FlatIndex<NameKey, NameKeyHash> references;
+  std::vector<BackendResolver::Resolution> resolutions;
+  std::vector<NameKey> reference_keys;
+  std::vector<std::uint32_t> cluster_of_reference;  // filled by the merge
+
+  std::uint32_t reference(std::string_view namespace_, const IngressBackend& backend) {
+    NameKey key{namespace_, backend.service_name, backend.service_port.name,
+                backend.service_port.number};
+    auto [index, inserted] =
+        references.insert(key, static_cast<std::uint32_t>(reference_keys.size()));
+    if (inserted) reference_keys.push_back(key);
+    return index;
+  }
 };
 
 struct MatchKey {
@@ -113,134 +158,36 @@ struct MatchKeyHash {
   }
 };
 
-class Compiler {
- public:
-  Compiler(const ObjectSet& objects, const CompileOptions& options)
-      : objects_(objects), options_(options), resolver_(objects, builder_, diagnostics_) {}
-
-  CompileResult run();
-
- private:
-  // pass 2: validation and rule expansion, per Ingress in precedence order
-  void expand_ingress(const Ingress& ingress);
-  void expand_rule(const Ingress& ingress, std::uint32_t ingress_index, int rule_index,
-                   bool use_regex, std::vector<std::uint32_t>& hosts);
-  void expand_default_backend(const Ingress& ingress, std::uint32_t ingress_index,
-                              const std::vector<std::uint32_t>& hosts);
-  void bind_tls(const Ingress& ingress);
-  // pass 3: identical matches, first in precedence order wins
-  void resolve_conflicts();
-  // pass 4: backends, then publication into the builder
-  void publish();
-
-  bool check_backend(const Ingress& ingress, const IngressBackend& backend,
-                     const std::string& field, int line);
-  std::uint32_t tls_for_host(std::uint32_t host) const;
-  void report(Severity severity, const Ingress& ingress, std::string field, int line,
-              std::string message);
-
-  const ObjectSet& objects_;
-  const CompileOptions& options_;
-  RouteTableBuilder builder_;
-  Diagnostics diagnostics_;
-  BackendResolver resolver_;
-
-  std::vector<StagedPath> paths_;
-  std::vector<StagedDefault> defaults_;
-  const Ingress* table_default_owner_ = nullptr;
-  std::unordered_map<std::uint32_t, const Ingress*> host_default_owner_;
-  std::unordered_map<std::string_view, std::uint32_t> tls_by_host_;  // host -> tls binding
-  std::vector<TlsBinding> tls_;
-  std::unordered_map<BackendResolver::NameKey, const Secret*, BackendResolver::NameKeyHash>
-      secrets_;
-};
-
-void Compiler::report(Severity severity, const Ingress& ingress, std::string field, int line,
-                      std::string message) {
-  diagnostics_.push_back(
-      {severity, ingress.meta.origin.file, line > 0 ? line : ingress.meta.origin.line,
-       object_name("Ingress", ingress.meta), std::move(field), std::move(message)});
+void report(Diagnostics& out, Severity severity, const Ingress& ingress, std::string field,
+            int line, std::string message) {
+  out.push_back({severity, ingress.meta.origin.file, line > 0 ? line : ingress.meta.origin.line,
+                 object_name("Ingress", ingress.meta), std::move(field), std::move(message)});
 }
 
-std::string path_field(int rule, int path) {
-  return "spec.rules[" + std::to_string(rule) + "].http.paths[" + std::to_string(path) + "]";
-}
+// ---- pass 2: validation and rule expansion of one Ingress (no shared state: runs in parallel)
 
-CompileResult Compiler::run() {
-  // pass 1: the class filter and the precedence order of Ingresses
-  std::vector<bool> ours = select_ingresses(objects_, options_, diagnostics_);
-  for (const Secret& s : objects_.secrets)
-    secrets_.emplace(BackendResolver::NameKey{s.meta.namespace_, s.meta.name}, &s);
-  std::vector<const Ingress*> order;
-  order.reserve(objects_.ingresses.size());
-  for (std::size_t i = 0; i < objects_.ingresses.size(); ++i) {
-    if (ours[i]) order.push_back(&objects_.ingresses[i]);
-  }
-  std::stable_sort(order.begin(), order.end(),
-                   [](const Ingress* a, const Ingress* b) { return older(*a, *b); });
-
-  paths_.reserve(order.size() * 5);
-  for (const Ingress* ingress : order) expand_ingress(*ingress);
-  resolve_conflicts();
-  publish();
-
-  // Reading order: by file, then line; objects from the API (no file) keep compile order.
-  std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
-                   [](const Diagnostic& a, const Diagnostic& b) {
-                     if (a.file != b.file) return a.file < b.file;
-                     return a.line < b.line;
-                   });
-  return CompileResult{builder_.build(), std::move(diagnostics_)};
-}
-
-void Compiler::expand_ingress(const Ingress& ingress) {
-  bool use_regex = false;
-  if (const std::string* value = find_annotation(ingress, "use-regex")) {
-    if (*value == "true") {
-      use_regex = true;
-    } else if (*value != "false") {
-      report(Severity::kWarning, ingress, "metadata.annotations[use-regex]", 0,
-             "is \"" + *value + "\"; accepted: \"true\" or \"false\" (taken as false)");
-    }
-  }
-  if (ingress.rules.empty() && !ingress.default_backend) {
-    report(Severity::kError, ingress, "spec", 0,
-           std::string("has neither rules nor ") +
-               (ingress.legacy ? "spec.backend" : "spec.defaultBackend") +
-               "; accepted: at least one of them");
-    return;
-  }
-  std::uint32_t index = builder_.add_ingress(
-      IngressRef{ingress.meta.namespace_, ingress.meta.name, ingress.meta.origin.file});
-  bind_tls(ingress);
-  std::vector<std::uint32_t> hosts;
-  for (std::size_t r = 0; r < ingress.rules.size(); ++r)
-    expand_rule(ingress, index, static_cast<int>(r), use_regex, hosts);
-  if (ingress.default_backend) expand_default_backend(ingress, index, hosts);
-}
-
-bool Compiler::check_backend(const Ingress& ingress, const IngressBackend& backend,
-                             const std::string& field, int line) {
+bool check_backend(const Ingress& ingress, const IngressBackend& backend, const std::string& field,
+                   int line, Diagnostics& out) {
   const char* name_field = ingress.legacy ? ".serviceName" : ".service.name";
   const char* port_field = ingress.legacy ? ".servicePort" : ".service.port";
   if (backend.has_service && backend.has_resource) {
-    report(Severity::kError, ingress, field, line,
+    report(out, Severity::kError, ingress, field, line,
            "names both a service and a resource; accepted: exactly one of them");
     return false;
   }
   if (backend.has_resource) {
-    report(Severity::kWarning, ingress, field + ".resource", line,
+    report(out, Severity::kWarning, ingress, field + ".resource", line,
            "resource backends (" + backend.resource_kind + " " + backend.resource_name +
                ") are not served by Portico; accepted: a service backend. Skipped");
     return false;
   }
   if (!backend.has_service || backend.service_name.empty()) {
-    report(Severity::kError, ingress, field + name_field, line,
+    report(out, Severity::kError, ingress, field + name_field, line,
            "is required; accepted: the name of a Service in namespace " + ingress.meta.namespace_);
     return false;
   }
   if (!is_dns1035_label(backend.service_name)) {
-    report(Severity::kError, ingress, field + name_field, line,
+    report(out, Severity::kError, ingress, field + name_field, line,
            "\"" + backend.service_name +
                "\" is not a valid Service name; accepted: a DNS-1035 label (lower-case letters, "
                "digits and '-', starting with a letter, at most 63 characters)");
@@ -248,22 +195,23 @@ bool Compiler::check_backend(const Ingress& ingress, const IngressBackend& backe
   }
   const PortRef& port = backend.service_port;
   if (!backend.has_port || !port.is_set()) {
-    report(Severity::kError, ingress, field + port_field, line,
+    report(out, Severity::kError, ingress, field + port_field, line,
            "is required; accepted: a port number (1-65535) or a port name");
     return false;
   }
   if (port.number != 0 && !port.name.empty()) {
-    report(Severity::kError, ingress, field + port_field, line,
+    report(out, Severity::kError, ingress, field + port_field, line,
            "names both a number and a name; accepted: exactly one of them");
     return false;
   }
   if (!port.by_name() && (port.number < 1 || port.number > 65535)) {
-    report(Severity::kError, ingress, field + port_field + (ingress.legacy ? "" : ".number"), line,
-           std::to_string(port.number) + " is out of range; accepted: 1-65535");
+    report(out, Severity::kError, ingress, field + port_field + (ingress.legacy ? "" : ".number"),
+           line, std::to_string(port.number) + " is out of range; accepted: 1-65535");
     return false;
   }
   if (port.by_name() && !is_port_name(port.name)) {
-    report(Severity::kError, ingress, field + port_field + (ingress.legacy ? "" : ".name"), line,
+    report(out, Severity::kError, ingress, field + port_field + (ingress.legacy ? "" : ".name"),
+           line,
            "\"" + port.name +
                "\" is not a valid port name; accepted: 1-15 lower-case letters, digits and '-' "
                "with at least one letter (IANA service name)");
@@ -272,21 +220,9 @@ bool Compiler::check_backend(const Ingress& ingress, const IngressBackend& backe
   return true;
 }
 
-void Compiler::expand_rule(const Ingress& ingress, std::uint32_t ingress_index, int rule_index,
-                           bool use_regex, std::vector<std::uint32_t>& hosts) {
+void expand_paths(const Ingress& ingress, std::uint32_t order, int rule_index, bool use_regex,
+                  Expansion& out) {
   const IngressRule& rule = ingress.rules[rule_index];
-  if (!rule.host.empty()) {
-    if (std::string problem = validate_rule_host(rule.host); !problem.empty()) {
-      report(Severity::kError, ingress, "spec.rules[" + std::to_string(rule_index) + "].host",
-             rule.line, "\"" + rule.host + "\" " + problem);
-      return;
-    }
-  }
-  // The host exists even without paths: its default backend (or 404) answers for it.
-  std::uint32_t host = builder_.host(rule.host);
-  if (std::find(hosts.begin(), hosts.end(), host) == hosts.end()) hosts.push_back(host);
-  if (!rule.has_http) return;
-
   for (std::size_t p = 0; p < rule.paths.size(); ++p) {
     const HttpIngressPath& path = rule.paths[p];
     const int path_index = static_cast<int>(p);
@@ -309,7 +245,8 @@ void Compiler::expand_rule(const Ingress& ingress, std::uint32_t ingress_index, 
           message +=
               " (did you mean \"" + std::string(known) + "\"? path types are case-sensitive)";
       }
-      report(Severity::kError, ingress, path_field(rule_index, path_index) + ".pathType", path.line,
+      report(out.diagnostics, Severity::kError, ingress,
+             path_field(rule_index, path_index) + ".pathType", path.line,
              message + "; accepted: Exact, Prefix, ImplementationSpecific");
       continue;
     }
@@ -319,7 +256,8 @@ void Compiler::expand_rule(const Ingress& ingress, std::uint32_t ingress_index, 
                                      ? std::string_view("/")
                                      : std::string_view(path.path);
     if (std::string problem = validate_path(path_text, type, regex); !problem.empty()) {
-      report(Severity::kError, ingress, path_field(rule_index, path_index) + ".path", path.line,
+      report(out.diagnostics, Severity::kError, ingress,
+             path_field(rule_index, path_index) + ".path", path.line,
              (path_text.empty() ? std::string() : "\"" + std::string(path_text) + "\" ") + problem);
       continue;
     }
@@ -330,7 +268,8 @@ void Compiler::expand_rule(const Ingress& ingress, std::uint32_t ingress_index, 
       re_options.set_log_errors(false);
       compiled = std::make_shared<const re2::RE2>(path_text, re_options);
       if (!compiled->ok()) {
-        report(Severity::kError, ingress, path_field(rule_index, path_index) + ".path", path.line,
+        report(out.diagnostics, Severity::kError, ingress,
+               path_field(rule_index, path_index) + ".path", path.line,
                "\"" + std::string(path_text) +
                    "\" is not a valid regular expression (use-regex is set): " + compiled->error() +
                    "; accepted: RE2 syntax");
@@ -338,47 +277,314 @@ void Compiler::expand_rule(const Ingress& ingress, std::uint32_t ingress_index, 
       }
     }
     if (!check_backend(ingress, path.backend, path_field(rule_index, path_index) + ".backend",
-                       path.line))
+                       path.line, out.diagnostics))
       continue;
-    paths_.push_back({&ingress, ingress_index, rule_index, path_index, host, path_text,
-                      regex ? path_text : match_key(path_text, type), type, regex, false,
-                      std::move(compiled)});
+    out.paths.push_back({order, rule_index, path_index, path.line, rule.host, path_text,
+                         regex ? path_text : match_key(path_text, type), type, regex,
+                         out.reference(ingress.meta.namespace_, path.backend),
+                         path.backend.service_port, std::move(compiled)});
   }
 }
 
-void Compiler::expand_default_backend(const Ingress& ingress, std::uint32_t ingress_index,
-                                      const std::vector<std::uint32_t>& hosts) {
-  const IngressBackend& backend = *ingress.default_backend;
-  const char* field = ingress.legacy ? "spec.backend" : "spec.defaultBackend";
-  if (!check_backend(ingress, backend, field, backend.line)) return;
+void expand_ingress(const Ingress& ingress, std::uint32_t order, Expansion& out) {
+  bool use_regex = false;
+  std::uint32_t default_ref = Route::kNone;
+  if (const std::string* value = find_annotation(ingress, "use-regex")) {
+    if (*value == "true") {
+      use_regex = true;
+    } else if (*value != "false") {
+      report(out.diagnostics, Severity::kWarning, ingress, "metadata.annotations[use-regex]", 0,
+             "is \"" + *value + "\"; accepted: \"true\" or \"false\" (taken as false)");
+    }
+  }
+  if (ingress.rules.empty() && !ingress.default_backend) {
+    report(out.diagnostics, Severity::kError, ingress, "spec", 0,
+           std::string("has neither rules nor ") +
+               (ingress.legacy ? "spec.backend" : "spec.defaultBackend") +
+               "; accepted: at least one of them");
+  } else {
+    for (std::size_t r = 0; r < ingress.rules.size(); ++r) {
+      const IngressRule& rule = ingress.rules[r];
+      if (!rule.host.empty()) {
+        if (std::string problem = validate_rule_host(rule.host); !problem.empty()) {
+          report(out.diagnostics, Severity::kError, ingress,
+                 "spec.rules[" + std::to_string(r) + "].host", rule.line,
+                 "\"" + rule.host + "\" " + problem);
+          continue;
+        }
+      }
+      // The host exists even without paths: its default backend (or 404) answers for it.
+      out.hosts.push_back(rule.host);
+      if (rule.has_http) expand_paths(ingress, order, static_cast<int>(r), use_regex, out);
+    }
+    if (ingress.default_backend &&
+        check_backend(ingress, *ingress.default_backend,
+                      ingress.legacy ? "spec.backend" : "spec.defaultBackend",
+                      ingress.default_backend->line, out.diagnostics))
+      default_ref = out.reference(ingress.meta.namespace_, *ingress.default_backend);
+  }
+  out.host_end.push_back(static_cast<std::uint32_t>(out.hosts.size()));
+  out.default_ref.push_back(default_ref);
+}
 
-  if (ingress.rules.empty()) {
-    // An Ingress without rules sends every request no rule matches to its backend.
-    if (table_default_owner_ != nullptr) {
-      report(Severity::kWarning, ingress, field, backend.line,
-             "the default backend for requests no rule matches is already given by " +
-                 object_name("Ingress", table_default_owner_->meta) +
-                 " (older creationTimestamp, then namespace/name); this one is ignored");
-      return;
-    }
-    table_default_owner_ = &ingress;
-    defaults_.push_back({&ingress, ingress_index, Route::kNone});
-    return;
+class Compiler {
+ public:
+  Compiler(const ObjectSet& objects, const CompileOptions& options)
+      : objects_(objects), options_(options) {}
+
+  CompileResult run();
+
+ private:
+  void merge(Expansion& expansion, std::size_t first_order);
+  bool is_duplicate(const StagedPath& path, std::uint32_t host);
+  void bind_tls(const Ingress& ingress);
+  std::uint32_t cluster_for(Expansion& expansion, std::uint32_t reference, const Ingress& ingress,
+                            const FieldSite& site);
+  std::uint32_t tls_for_host(std::uint32_t host) const;
+
+  const ObjectSet& objects_;
+  const CompileOptions& options_;
+  RouteTableBuilder builder_;
+  Diagnostics diagnostics_;
+  std::vector<const Ingress*> order_;
+
+  // Identical-match detection: a host's paths so far (small hosts are checked linearly), and a
+  // hash of (host, kind, key) for hosts with many paths.
+  struct Owned {
+    std::uint32_t order;
+    int rule;
+    int path;
+    char kind;
+    std::string_view match;
+  };
+  std::vector<std::vector<Owned>> owned_by_host_;
+  FlatIndex<MatchKey, MatchKeyHash> owners_;
+  std::vector<Owned> large_owners_;
+
+  std::uint32_t table_default_owner_ = Route::kNone;
+  std::unordered_map<std::uint32_t, std::uint32_t> host_default_owner_;  // host -> order
+  std::unordered_map<std::string_view, std::uint32_t> tls_by_host_;      // host -> tls index
+  std::vector<TlsBinding> tls_;
+  FlatIndex<NameKey, NameKeyHash> secrets_;  // built on first use
+  std::unordered_map<std::string, std::uint32_t> cluster_by_key_;
+};
+
+CompileResult Compiler::run() {
+  unsigned threads =
+      options_.threads != 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  if (objects_.ingresses.size() < kParallelThreshold) threads = 1;
+
+  // The backend index is built on another thread while pass 1 runs.
+  std::optional<BackendResolver> resolver;
+  std::thread indexer;
+  if (threads > 1) {
+    indexer = std::thread([&] { resolver.emplace(objects_); });
+  } else {
+    resolver.emplace(objects_);
   }
-  // With rules, the default backend answers requests to this Ingress's hosts that match no path
-  // (as ingress-nginx does); other hosts are not affected.
-  for (std::uint32_t host : hosts) {
-    auto [owner, inserted] = host_default_owner_.try_emplace(host, &ingress);
-    if (!inserted) {
-      const std::string& name = builder_.host_name(host);
-      report(Severity::kWarning, ingress, field, backend.line,
-             "host \"" + (name.empty() ? std::string("*") : name) +
-                 "\" already has a default backend from " +
-                 object_name("Ingress", owner->second->meta) + "; this one is ignored for it");
-      continue;
-    }
-    defaults_.push_back({&ingress, ingress_index, host});
+
+  // pass 1: the class filter and the precedence order of Ingresses
+  std::vector<bool> ours = select_ingresses(objects_, options_, diagnostics_);
+  order_.reserve(objects_.ingresses.size());
+  for (std::size_t i = 0; i < objects_.ingresses.size(); ++i) {
+    if (ours[i]) order_.push_back(&objects_.ingresses[i]);
   }
+  std::stable_sort(order_.begin(), order_.end(),
+                   [](const Ingress* a, const Ingress* b) { return older(*a, *b); });
+  if (indexer.joinable()) indexer.join();
+
+  // pass 2, in parallel by runs of Ingresses: validate, expand rules, resolve backends
+  std::vector<IngressRef> ingresses(order_.size());
+  const std::size_t chunks = (order_.size() + kChunk - 1) / kChunk;
+  std::vector<Expansion> expansions(chunks);
+  run_tasks(chunks, threads, [&](std::size_t chunk) {
+    const std::size_t first = chunk * kChunk;
+    const std::size_t last = std::min(order_.size(), first + kChunk);
+    Expansion& out = expansions[chunk];
+    out.paths.reserve((last - first) * 6);
+    for (std::size_t i = first; i < last; ++i) {
+      const Ingress& ingress = *order_[i];
+      ingresses[i] = {ingress.meta.namespace_, ingress.meta.name, ingress.meta.origin.file};
+      expand_ingress(ingress, static_cast<std::uint32_t>(i), out);
+    }
+    out.resolutions.reserve(out.reference_keys.size());
+    for (const NameKey& k : out.reference_keys)
+      out.resolutions.push_back(resolver->resolve(
+          k.namespace_, k.name, PortRef{k.port_number, std::string(k.port_name)}));
+    out.cluster_of_reference.assign(out.reference_keys.size(), Route::kNone);
+  });
+  builder_.set_ingresses(std::move(ingresses));
+
+  // pass 3: TLS bindings, which every route of a host needs before it is added
+  for (const Ingress* ingress : order_) bind_tls(*ingress);
+  for (TlsBinding& binding : tls_) builder_.add_tls(binding);
+
+  // pass 4: merge in precedence order: hosts, identical matches, default backends, clusters
+  std::size_t path_count = 0;
+  for (const Expansion& e : expansions) path_count += e.paths.size();
+  builder_.reserve_routes(path_count + 16);
+  for (std::size_t c = 0; c < chunks; ++c) merge(expansions[c], c * kChunk);
+
+  // Reading order: by file, then line; objects from the API (no file) keep compile order.
+  std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     if (a.file != b.file) return a.file < b.file;
+                     return a.line < b.line;
+                   });
+  return CompileResult{builder_.build(), std::move(diagnostics_)};
+}
+
+bool Compiler::is_duplicate(const StagedPath& p, std::uint32_t host) {
+  // Identical matches (same host, same match key and kind) cannot both be served: the first in
+  // precedence order (oldest Ingress, then namespace/name, then declaration) keeps it.
+  constexpr std::size_t kLinear = 16;
+  if (owned_by_host_.size() <= host) owned_by_host_.resize(host + 1);
+  std::vector<Owned>& owned = owned_by_host_[host];
+  const char kind = p.regex ? 'R' : (p.type == PathType::kExact ? 'E' : 'P');
+  const Owned* winner = nullptr;
+  if (owned.size() < kLinear) {
+    for (const Owned& o : owned) {
+      if (o.kind == kind && o.match == p.match) winner = &o;
+    }
+    if (winner == nullptr) {
+      owned.push_back({p.order, p.rule, p.path, kind, p.match});
+      if (owned.size() == kLinear) {
+        for (const Owned& o : owned) {
+          owners_.insert(MatchKey{host, o.kind, o.match},
+                         static_cast<std::uint32_t>(large_owners_.size()));
+          large_owners_.push_back(o);
+        }
+      }
+      return false;
+    }
+  } else {
+    auto [index, inserted] = owners_.insert(MatchKey{host, kind, p.match},
+                                            static_cast<std::uint32_t>(large_owners_.size()));
+    if (inserted) {
+      large_owners_.push_back({p.order, p.rule, p.path, kind, p.match});
+      return false;
+    }
+    winner = &large_owners_[index];
+  }
+  const Ingress& ingress = *order_[p.order];
+  const std::string& host_name = builder_.host_name(host);
+  report(diagnostics_, Severity::kWarning, ingress, path_field(p.rule, p.path) + ".path", p.line,
+         "\"" + std::string(p.path_text) + "\" (" + std::string(to_string(p.type)) +
+             ") on host \"" + (host_name.empty() ? std::string("*") : host_name) +
+             "\" matches exactly what " + object_name("Ingress", order_[winner->order]->meta) +
+             " " + path_field(winner->rule, winner->path) +
+             " already routes; that one wins (older creationTimestamp, then namespace/name, then "
+             "declaration order) and this path is ignored");
+  return true;
+}
+
+void Compiler::merge(Expansion& expansion, std::size_t first_order) {
+  diagnostics_.insert(diagnostics_.end(), std::make_move_iterator(expansion.diagnostics.begin()),
+                      std::make_move_iterator(expansion.diagnostics.end()));
+  std::size_t next_path = 0;
+  std::uint32_t host_begin = 0;
+  std::vector<std::uint32_t> hosts;
+  const char* last_host_name = nullptr;
+  std::uint32_t last_host = Route::kNone;
+  for (std::size_t k = 0; k < expansion.host_end.size(); ++k) {
+    const auto order = static_cast<std::uint32_t>(first_order + k);
+    const Ingress& ingress = *order_[order];
+
+    hosts.clear();
+    for (std::uint32_t h = host_begin; h < expansion.host_end[k]; ++h) {
+      std::uint32_t id = builder_.host(expansion.hosts[h]);
+      if (std::find(hosts.begin(), hosts.end(), id) == hosts.end()) hosts.push_back(id);
+    }
+    host_begin = expansion.host_end[k];
+
+    for (; next_path < expansion.paths.size() && expansion.paths[next_path].order == order;
+         ++next_path) {
+      StagedPath& p = expansion.paths[next_path];
+      // Paths of one rule share the host's string: look it up once.
+      if (p.host_name.data() != last_host_name) {
+        last_host_name = p.host_name.data();
+        last_host = builder_.host(p.host_name);
+      }
+      const std::uint32_t host = last_host;
+      if (is_duplicate(p, host)) continue;
+      Route route;
+      route.host = host;
+      route.ingress = order;
+      route.path = std::string(p.path_text);
+      route.path_type = p.type;
+      route.regex = p.regex;
+      route.port = std::move(p.port);
+      route.line = p.line > 0 ? p.line : ingress.meta.origin.line;
+      route.tls = tls_for_host(host);
+      route.cluster = cluster_for(expansion, p.reference, ingress,
+                                  FieldSite{&ingress.meta, route.line, p.rule, p.path});
+      builder_.add_route(std::move(route), std::move(p.compiled));
+    }
+
+    const std::uint32_t default_ref = expansion.default_ref[k];
+    if (default_ref == Route::kNone) continue;
+    const char* field = ingress.legacy ? "spec.backend" : "spec.defaultBackend";
+    const int line = ingress.default_backend->line;
+    std::vector<std::uint32_t> targets;
+    if (ingress.rules.empty()) {
+      // An Ingress without rules sends every request no rule matches to its backend.
+      if (table_default_owner_ != Route::kNone) {
+        report(diagnostics_, Severity::kWarning, ingress, field, line,
+               "the default backend for requests no rule matches is already given by " +
+                   object_name("Ingress", order_[table_default_owner_]->meta) +
+                   " (older creationTimestamp, then namespace/name); this one is ignored");
+        continue;
+      }
+      table_default_owner_ = order;
+      targets.push_back(Route::kNone);
+    } else {
+      // With rules, the default backend answers requests to this Ingress's hosts that match no
+      // path (as ingress-nginx does); other hosts are not affected.
+      for (std::uint32_t host : hosts) {
+        auto [owner, inserted] = host_default_owner_.try_emplace(host, order);
+        if (inserted) {
+          targets.push_back(host);
+          continue;
+        }
+        const std::string& name = builder_.host_name(host);
+        report(diagnostics_, Severity::kWarning, ingress, field, line,
+               "host \"" + (name.empty() ? std::string("*") : name) +
+                   "\" already has a default backend from " +
+                   object_name("Ingress", order_[owner->second]->meta) +
+                   "; this one is ignored for it");
+      }
+    }
+    for (std::uint32_t host : targets) {
+      Route route;
+      route.host = host;
+      route.ingress = order;
+      route.default_backend = true;
+      route.port = ingress.default_backend->service_port;
+      route.line = line > 0 ? line : ingress.meta.origin.line;
+      route.tls = tls_for_host(host);
+      route.cluster = cluster_for(expansion, default_ref, ingress,
+                                  FieldSite{&ingress.meta, route.line, -1, -1, field});
+      builder_.add_default(std::move(route), host != Route::kNone);
+    }
+  }
+}
+
+std::uint32_t Compiler::cluster_for(Expansion& expansion, std::uint32_t reference,
+                                    const Ingress& ingress, const FieldSite& site) {
+  std::uint32_t& cluster = expansion.cluster_of_reference[reference];
+  if (cluster != Route::kNone) return cluster;
+  BackendResolver::Resolution& resolution = expansion.resolutions[reference];
+  // The same Service port may be named once by number and once by name, or from two runs: one
+  // cluster, reported once, at its first use in precedence order.
+  auto [it, inserted] = cluster_by_key_.try_emplace(resolution.cluster.key, 0);
+  if (inserted) {
+    for (std::string& warning : resolution.warnings)
+      report(diagnostics_, Severity::kWarning, ingress, site.field_path(), site.line,
+             std::move(warning));
+    it->second = builder_.add_cluster(std::move(resolution.cluster));
+  }
+  cluster = it->second;
+  return cluster;
 }
 
 void Compiler::bind_tls(const Ingress& ingress) {
@@ -386,15 +592,21 @@ void Compiler::bind_tls(const Ingress& ingress) {
     const IngressTls& tls = ingress.tls[t];
     const std::string field = "spec.tls[" + std::to_string(t) + "]";
     if (tls.secret_name.empty()) {
-      report(Severity::kWarning, ingress, field + ".secretName", tls.line,
+      report(diagnostics_, Severity::kWarning, ingress, field + ".secretName", tls.line,
              "is not set; these hosts are served with the default certificate");
       continue;
     }
     std::string secret = ingress.meta.namespace_ + "/" + tls.secret_name;
-    auto found = secrets_.find(BackendResolver::NameKey{ingress.meta.namespace_, tls.secret_name});
-    bool secret_found = found != secrets_.end() && found->second->type == "kubernetes.io/tls";
+    if (secrets_.size() == 0) {
+      for (std::uint32_t i = 0; i < objects_.secrets.size(); ++i)
+        secrets_.insert(NameKey{objects_.secrets[i].meta.namespace_, objects_.secrets[i].meta.name},
+                        i);
+    }
+    std::uint32_t found = secrets_.find(NameKey{ingress.meta.namespace_, tls.secret_name});
+    bool secret_found =
+        found != secrets_.kEmpty && objects_.secrets[found].type == "kubernetes.io/tls";
     if (!secret_found) {
-      report(Severity::kWarning, ingress, field + ".secretName", tls.line,
+      report(diagnostics_, Severity::kWarning, ingress, field + ".secretName", tls.line,
              "Secret " + secret +
                  " of type kubernetes.io/tls not found (an Ingress reaches only Secrets of its "
                  "own namespace); these hosts are served with the default certificate");
@@ -403,14 +615,15 @@ void Compiler::bind_tls(const Ingress& ingress) {
       const std::string& host = tls.hosts[h];
       const std::string host_field = field + ".hosts[" + std::to_string(h) + "]";
       if (std::string problem = validate_rule_host(host); !problem.empty()) {
-        report(Severity::kError, ingress, host_field, tls.line, "\"" + host + "\" " + problem);
+        report(diagnostics_, Severity::kError, ingress, host_field, tls.line,
+               "\"" + host + "\" " + problem);
         continue;
       }
       auto [it, inserted] = tls_by_host_.try_emplace(host, static_cast<std::uint32_t>(tls_.size()));
       if (!inserted) {
         const TlsBinding& first = tls_[it->second];
         if (first.secret != secret)
-          report(Severity::kWarning, ingress, host_field, tls.line,
+          report(diagnostics_, Severity::kWarning, ingress, host_field, tls.line,
                  "host \"" + host + "\" already uses Secret " + first.secret + " from Ingress " +
                      first.ingress + "; Secret " + secret + " is ignored for it");
         continue;
@@ -418,30 +631,6 @@ void Compiler::bind_tls(const Ingress& ingress) {
       tls_.push_back(
           {host, secret, ingress.meta.namespace_ + "/" + ingress.meta.name, secret_found});
     }
-  }
-}
-
-void Compiler::resolve_conflicts() {
-  // Identical matches (same host, same match key and kind) cannot both be served: the first in
-  // precedence order (oldest Ingress, then namespace/name, then declaration) keeps the path.
-  std::unordered_map<MatchKey, std::uint32_t, MatchKeyHash> owners;
-  owners.reserve(paths_.size());
-  for (std::uint32_t i = 0; i < paths_.size(); ++i) {
-    StagedPath& p = paths_[i];
-    char kind = p.regex ? 'R' : (p.type == PathType::kExact ? 'E' : 'P');
-    auto [owner, inserted] = owners.try_emplace(MatchKey{p.host, kind, p.match}, i);
-    if (inserted) continue;
-    p.loser = true;
-    const StagedPath& winner = paths_[owner->second];
-    const std::string& host = builder_.host_name(p.host);
-    report(Severity::kWarning, *p.ingress, path_field(p.rule, p.path) + ".path",
-           p.ingress->rules[p.rule].paths[p.path].line,
-           "\"" + std::string(p.path_text) + "\" (" + std::string(to_string(p.type)) +
-               ") on host \"" + (host.empty() ? std::string("*") : host) +
-               "\" matches exactly what " + object_name("Ingress", winner.ingress->meta) + " " +
-               path_field(winner.rule, winner.path) +
-               " already routes; that one wins (older creationTimestamp, then namespace/name, "
-               "then declaration order) and this path is ignored");
   }
 }
 
@@ -457,42 +646,6 @@ std::uint32_t Compiler::tls_for_host(std::uint32_t host) const {
   std::string wildcard = "*" + std::string(name.substr(dot));
   if (auto it = tls_by_host_.find(wildcard); it != tls_by_host_.end()) return it->second;
   return Route::kNone;
-}
-
-void Compiler::publish() {
-  for (TlsBinding& binding : tls_) builder_.add_tls(std::move(binding));
-  for (StagedPath& p : paths_) {
-    if (p.loser) continue;
-    const HttpIngressPath& path = p.ingress->rules[p.rule].paths[p.path];
-    Route route;
-    route.host = p.host;
-    route.ingress = p.ingress_index;
-    route.path = std::string(p.path_text);
-    route.path_type = p.type;
-    route.regex = p.regex;
-    route.port = path.backend.service_port;
-    route.line = path.line > 0 ? path.line : p.ingress->meta.origin.line;
-    route.tls = tls_for_host(p.host);
-    route.cluster = resolver_.resolve(p.ingress->meta.namespace_, path.backend.service_name,
-                                      path.backend.service_port,
-                                      FieldSite{&p.ingress->meta, route.line, p.rule, p.path});
-    builder_.add_route(std::move(route), std::move(p.compiled));
-  }
-  for (const StagedDefault& d : defaults_) {
-    const IngressBackend& backend = *d.ingress->default_backend;
-    Route route;
-    route.host = d.host;
-    route.ingress = d.ingress_index;
-    route.default_backend = true;
-    route.port = backend.service_port;
-    route.line = backend.line > 0 ? backend.line : d.ingress->meta.origin.line;
-    route.tls = tls_for_host(d.host);
-    route.cluster =
-        resolver_.resolve(d.ingress->meta.namespace_, backend.service_name, backend.service_port,
-                          FieldSite{&d.ingress->meta, route.line, -1, -1,
-                                    d.ingress->legacy ? "spec.backend" : "spec.defaultBackend"});
-    builder_.add_default(std::move(route), d.host != Route::kNone);
-  }
 }
 
 }  // namespace

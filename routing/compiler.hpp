@@ -17,6 +17,9 @@ struct CompileOptions {
   std::string ingress_class = "portico";  // --ingress-class
   // When non-empty, an IngressClass is ours only if its spec.controller equals this (cluster mode).
   std::string controller_name;
+  // Threads a compile may use (0: one per core). Large inputs are split between them; small ones
+  // (under a few hundred Ingresses) compile on the caller's thread alone.
+  unsigned threads = 0;
 };
 
 struct CompileResult {

@@ -152,9 +152,12 @@ bool RouteTable::same_as(const RouteTable& other) const {
 
 // ---- RouteTableBuilder
 
-std::uint32_t RouteTableBuilder::add_ingress(IngressRef ingress) {
-  table_.ingresses_.push_back(std::move(ingress));
-  return static_cast<std::uint32_t>(table_.ingresses_.size() - 1);
+void RouteTableBuilder::set_ingresses(std::vector<IngressRef> ingresses) {
+  table_.ingresses_ = std::move(ingresses);
+}
+
+void RouteTableBuilder::reserve_routes(std::size_t count) {
+  table_.routes_.reserve(count);
 }
 
 std::uint32_t RouteTableBuilder::add_cluster(Cluster cluster) {

@@ -17,7 +17,9 @@ namespace portico::routing {
 
 class RouteTableBuilder {
  public:
-  std::uint32_t add_ingress(IngressRef ingress);
+  // The Ingresses routes refer to (Route::ingress indexes this list).
+  void set_ingresses(std::vector<IngressRef> ingresses);
+  void reserve_routes(std::size_t count);
   std::uint32_t add_cluster(Cluster cluster);
   // The index of host `name` ("" for every host), created on first use. `name` must stay valid
   // until build() (the compiler passes views into the objects it compiles).

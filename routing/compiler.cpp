@@ -128,6 +128,7 @@ struct Expansion {
   std::vector<std::string_view> hosts;     // valid rule hosts, per Ingress in order
   std::vector<std::uint32_t> host_end;     // per Ingress of the run: end of its hosts
   std::vector<std::uint32_t> default_ref;  // per Ingress: its defaultBackend's reference or kNone
+  std::vector<bool> ssl_redirect;          // per Ingress: the ssl-redirect annotation
   Diagnostics diagnostics;
   // Backend references of the run, deduplicated, and what they resolve to.
   FlatIndex<NameKey, NameKeyHash> references;
@@ -288,7 +289,16 @@ void expand_paths(const Ingress& ingress, std::uint32_t order, int rule_index, b
 
 void expand_ingress(const Ingress& ingress, std::uint32_t order, Expansion& out) {
   bool use_regex = false;
+  bool ssl_redirect = true;
   std::uint32_t default_ref = Route::kNone;
+  if (const std::string* value = find_annotation(ingress, "ssl-redirect")) {
+    if (*value == "false") {
+      ssl_redirect = false;
+    } else if (*value != "true") {
+      report(out.diagnostics, Severity::kWarning, ingress, "metadata.annotations[ssl-redirect]", 0,
+             "is \"" + *value + "\"; accepted: \"true\" or \"false\" (taken as true)");
+    }
+  }
   if (const std::string* value = find_annotation(ingress, "use-regex")) {
     if (*value == "true") {
       use_regex = true;
@@ -325,6 +335,7 @@ void expand_ingress(const Ingress& ingress, std::uint32_t order, Expansion& out)
   }
   out.host_end.push_back(static_cast<std::uint32_t>(out.hosts.size()));
   out.default_ref.push_back(default_ref);
+  out.ssl_redirect.push_back(ssl_redirect);
 }
 
 class Compiler {
@@ -516,6 +527,7 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
       route.port = std::move(p.port);
       route.line = p.line > 0 ? p.line : ingress.meta.origin.line;
       route.tls = tls_for_host(host);
+      route.ssl_redirect = expansion.ssl_redirect[k];
       route.cluster = cluster_for(expansion, p.reference, ingress,
                                   FieldSite{&ingress.meta, route.line, p.rule, p.path});
       builder_.add_route(std::move(route), std::move(p.compiled));
@@ -562,6 +574,7 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
       route.port = ingress.default_backend->service_port;
       route.line = line > 0 ? line : ingress.meta.origin.line;
       route.tls = tls_for_host(host);
+      route.ssl_redirect = expansion.ssl_redirect[k];
       route.cluster = cluster_for(expansion, default_ref, ingress,
                                   FieldSite{&ingress.meta, route.line, -1, -1, field});
       builder_.add_default(std::move(route), host != Route::kNone);

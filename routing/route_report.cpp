@@ -103,6 +103,8 @@ void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& 
   json.value(cluster.external_name);
   json.key("endpoints");
   write_endpoints(json, cluster);
+  json.key("sslRedirect");
+  json.value(route.ssl_redirect);
   json.key("tlsSecret");
   if (route.tls == Route::kNone) {
     json.null();

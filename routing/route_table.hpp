@@ -70,6 +70,9 @@ struct Route {
   std::uint32_t cluster = 0;     // index into RouteTable::clusters(); names the Service
   int line = 0;                  // where the path (or defaultBackend) is declared
   std::uint32_t tls = kNone;     // index into RouteTable::tls() when spec.tls covers the host
+  // Plain-HTTP requests to a TLS host are redirected to HTTPS (308) unless the Ingress says
+  // ssl-redirect: "false".
+  bool ssl_redirect = true;
 
   bool operator==(const Route&) const = default;
 };

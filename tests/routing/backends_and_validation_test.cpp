@@ -205,6 +205,17 @@ data: {tls.crt: Y2VydA==, tls.key: a2V5}
   EXPECT_TRUE(result.table->tls()[0].secret_found);
 }
 
+TEST(Tls, SslRedirectIsOnUnlessTheIngressTurnsItOff) {
+  auto on = compile_yaml(shop_ingress("{number: 80}"));
+  EXPECT_TRUE(on.table->routes().at(0).ssl_redirect);
+  std::string yaml = shop_ingress("{number: 80}");
+  yaml.replace(yaml.find("metadata: {name: shop, namespace: web}"), 38,
+               "metadata:\n  name: shop\n  namespace: web\n  annotations:\n"
+               "    nginx.ingress.kubernetes.io/ssl-redirect: \"false\"");
+  auto off = compile_yaml(yaml);
+  EXPECT_FALSE(off.table->routes().at(0).ssl_redirect) << dump(off.diagnostics);
+}
+
 TEST(Tls, MissingSecretIsAWarning) {
   auto result = compile_yaml(shop_ingress("{number: 80}") + R"(  tls:
   - hosts: [shop.example]

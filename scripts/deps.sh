@@ -7,10 +7,10 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build ccache pkg-config clang-format
-  libboost1.81-all-dev libnghttp2-dev libssl-dev libre2-dev libyaml-cpp-dev
+  libboost1.81-all-dev libboost-json1.81-dev libnghttp2-dev libssl-dev libre2-dev libyaml-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests and benchmarks: real clients, real peers
-  curl jq python3 openssl nginx-light time
+  curl jq python3 openssl nginx-light time nghttp2-client wrk haproxy netcat-openbsd
 )
 
 missing=()

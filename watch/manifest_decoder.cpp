@@ -1,20 +1,15 @@
 #include "watch/manifest_decoder.hpp"
 
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/exceptions.h>
-#include <yaml-cpp/mark.h>
-#include <yaml-cpp/parser.h>
-
 #include <charconv>
 #include <cstdint>
 #include <exception>
-#include <istream>
 #include <limits>
 #include <optional>
-#include <streambuf>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "watch/yaml_tree.hpp"
 
 namespace portico::watch {
 namespace {
@@ -26,7 +21,8 @@ using routing::StringMap;
 
 struct Chunk {
   std::string_view text;
-  int first_line = 0;  // 0-based line of `text` in the file
+  int first_line = 0;      // 0-based line of `text` in the file
+  bool after_end = false;  // text after the last JSON value: an error, not a document
 };
 
 bool blank_or_comment(std::string_view line) {
@@ -39,7 +35,7 @@ bool is_marker(std::string_view line, std::string_view marker) {
   return line.substr(0, 3) == marker && (line.size() == 3 || line[3] == ' ' || line[3] == '\t');
 }
 
-// Cut where YAML itself cuts, so that yaml-cpp, which gives up at the first syntax error of a
+// Cut where YAML itself cuts, so that libyaml, which gives up at the first syntax error of a
 // stream, sees one document at a time. A chunk holding only comments, directives or a bare `---`
 // is extended instead of cut, so directives stay with the document they belong to.
 std::vector<Chunk> split_documents(std::string_view text) {
@@ -75,152 +71,53 @@ std::vector<Chunk> split_documents(std::string_view text) {
   return chunks;
 }
 
-// Lets yaml-cpp read a chunk in place instead of from a copy in a std::stringstream.
-class ViewStreambuf : public std::streambuf {
- public:
-  explicit ViewStreambuf(std::string_view text) {
-    char* begin = const_cast<char*>(text.data());  // the get area is only ever read
-    setg(begin, begin, begin + text.size());
-  }
-};
+bool is_json_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
-// ---- A compact tree of one document, built from yaml-cpp's parser events
-//
-// Measured on a 600-byte Ingress: YAML::Load 84 us, the parser alone 60 us. Building this flat
-// tree instead of yaml-cpp's reference-counted node graph keeps most of the difference, and its
-// scalars keep whether they were plain, which a port number needs (`"80"` is a string).
-
-enum class NodeType : std::uint8_t { kNull, kScalar, kSequence, kMap };
-
-struct YamlNode {
-  NodeType type = NodeType::kNull;
-  bool plain = false;       // a scalar without quotes or a string tag: may be a number or a boolean
-  int line = 0;             // 1-based, in the file
-  std::uint32_t first = 0;  // scalar: offset of its text in the arena; collection: first child
-  std::uint32_t size = 0;   // scalar: text length; sequence: items; map: keys and values
-};
-
-class Tree final : public YAML::EventHandler {
- public:
-  static constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
-
-  void reset(int first_line) {
-    line_offset_ = first_line + 1;
-    nodes_.clear();
-    kids_.clear();
-    arena_.clear();
-    open_.clear();
-    pending_.clear();
-    anchors_.clear();
-    root_ = kNone;
-  }
-
-  const YamlNode* root() const { return root_ == kNone ? nullptr : &nodes_[root_]; }
-  std::size_t size() const { return nodes_.size(); }
-  const YamlNode& child(const YamlNode& node, std::uint32_t i) const {
-    return nodes_[kids_[node.first + i]];
-  }
-  std::string_view text(const YamlNode& node) const {
-    return std::string_view(arena_).substr(node.first, node.size);
-  }
-
-  // Where the document started (offset in the chunk), to notice a parser that stopped advancing.
-  int document_start() const { return document_start_; }
-  int document_line() const { return document_line_; }
-
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    document_start_ = mark.pos;
-    document_line_ = line(mark);
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    add({NodeType::kNull, false, line(mark), 0, 0}, anchor);
-  }
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    // An alias shares the anchored node (not a copy): decoding bounds how often it is walked.
-    if (anchor < anchors_.size() && anchors_[anchor] != kNone) {
-      attach(anchors_[anchor]);
-    } else {
-      add({NodeType::kNull, false, line(mark), 0, 0}, YAML::NullAnchor);
+// JSON has no document markers, but kubectl reads a .json file as a stream of values, and JSON
+// allows tabs between any tokens. YAML wants `---` before a second document and never a tab as
+// indentation outside brackets, so each top-level object or array, without the whitespace around
+// it, is read as a document of its own. A text that does not start with one (YAML in a .json file)
+// is read whole.
+std::vector<Chunk> split_json_values(std::string_view text) {
+  std::vector<Chunk> chunks;
+  std::size_t pos = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a UTF-8 byte order mark
+  int line = 0;
+  for (;;) {
+    while (pos < text.size() && is_json_space(text[pos])) line += text[pos++] == '\n';
+    if (pos == text.size()) break;
+    if (text[pos] != '{' && text[pos] != '[') {
+      chunks.push_back({text.substr(pos), line, !chunks.empty()});
+      break;
     }
-  }
-  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
-                const std::string& value) override {
-    YamlNode node{NodeType::kScalar, is_plain(tag), line(mark), u32(arena_.size()),
-                  u32(value.size())};
-    arena_ += value;
-    add(node, anchor);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    open(NodeType::kSequence, mark, anchor);
-  }
-  void OnSequenceEnd() override { close(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    open(NodeType::kMap, mark, anchor);
-  }
-  void OnMapEnd() override { close(); }
-
- private:
-  static std::uint32_t u32(std::size_t n) { return static_cast<std::uint32_t>(n); }
-
-  // yaml-cpp tags untagged plain scalars "?" and quoted ones "!".
-  static bool is_plain(const std::string& tag) {
-    return tag == "?" || tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:bool" ||
-           tag == "tag:yaml.org,2002:float";
-  }
-
-  int line(const YAML::Mark& mark) const { return line_offset_ + (mark.line < 0 ? 0 : mark.line); }
-
-  std::uint32_t add(const YamlNode& node, YAML::anchor_t anchor) {
-    auto index = u32(nodes_.size());
-    nodes_.push_back(node);
-    if (anchor != YAML::NullAnchor) {
-      if (anchors_.size() <= anchor) anchors_.resize(anchor + 1, kNone);
-      anchors_[anchor] = index;
+    std::size_t begin = pos;
+    int begin_line = line;
+    int depth = 0;
+    bool in_string = false;
+    for (; pos < text.size(); ++pos) {
+      char c = text[pos];
+      line += c == '\n';
+      if (in_string) {
+        if (c == '\\' && pos + 1 < text.size()) {
+          line += text[++pos] == '\n';
+        } else if (c == '"') {
+          in_string = false;
+        }
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        ++pos;
+        break;
+      }
     }
-    attach(index);
-    return index;
+    // An unbalanced value runs to the end of the text, where libyaml reports what is missing.
+    chunks.push_back({text.substr(begin, pos - begin), begin_line});
   }
-
-  void attach(std::uint32_t index) {
-    if (!open_.empty()) {
-      pending_.push_back(index);
-    } else if (root_ == kNone) {
-      root_ = index;
-    }
-  }
-
-  void open(NodeType type, const YAML::Mark& mark, YAML::anchor_t anchor) {
-    auto index = add({type, false, line(mark), 0, 0}, anchor);
-    open_.push_back({index, u32(pending_.size())});
-  }
-
-  // Children are collected on one stack and copied to `kids_` when their parent ends, so that
-  // every collection's children are contiguous without an allocation per collection.
-  void close() {
-    if (open_.empty()) return;
-    auto [index, start] = open_.back();
-    open_.pop_back();
-    YamlNode& node = nodes_[index];
-    node.first = u32(kids_.size());
-    node.size = u32(pending_.size() - start);
-    kids_.insert(kids_.end(), pending_.begin() + start, pending_.end());
-    pending_.resize(start);
-  }
-
-  int line_offset_ = 1;
-  int document_start_ = -1;
-  int document_line_ = 0;
-  std::vector<YamlNode> nodes_;
-  std::vector<std::uint32_t> kids_;
-  std::string arena_;
-  std::vector<std::pair<std::uint32_t, std::uint32_t>> open_;  // node, start in `pending_`
-  std::vector<std::uint32_t> pending_;
-  std::vector<std::uint32_t> anchors_;
-  std::uint32_t root_ = kNone;
-};
+  return chunks;
+}
 
 // ---- Field paths
 
@@ -324,7 +221,7 @@ struct ObjectFields {
 
 class DocumentDecoder {
  public:
-  DocumentDecoder(const Tree& tree, std::string_view file, DecodeResult& out)
+  DocumentDecoder(const YamlTree& tree, std::string_view file, DecodeResult& out)
       : tree_(tree),
         file_(file),
         out_(out),
@@ -352,13 +249,13 @@ class DocumentDecoder {
 
   std::string describe(const YamlNode& node) const {
     switch (node.type) {
-      case NodeType::kNull:
+      case YamlType::kNull:
         return "null";
-      case NodeType::kMap:
+      case YamlType::kMap:
         return "a map";
-      case NodeType::kSequence:
+      case YamlType::kSequence:
         return "a list";
-      case NodeType::kScalar:
+      case YamlType::kScalar:
         break;
     }
     constexpr std::size_t kShown = 60;
@@ -400,23 +297,23 @@ class DocumentDecoder {
   // name no field and are skipped.
   template <typename F>
   void each_entry(const YamlNode& node, const Path& path, F&& f) {
-    if (node.type == NodeType::kNull) return;
-    if (node.type != NodeType::kMap) {
+    if (node.type == YamlType::kNull) return;
+    if (node.type != YamlType::kMap) {
       type_error(node, path, "a map");
       return;
     }
     for (std::uint32_t i = 0; i + 1 < node.size; i += 2) {
       if (!visit(node)) return;
       const YamlNode& key = tree_.child(node, i);
-      if (key.type == NodeType::kScalar) f(text(key), tree_.child(node, i + 1));
+      if (key.type == YamlType::kScalar) f(text(key), tree_.child(node, i + 1));
     }
   }
 
   // Calls f(item, path of the item) for each item of a list; null is an empty list.
   template <typename F>
   void each_item(const YamlNode& node, const Path& path, F&& f) {
-    if (node.type == NodeType::kNull) return;
-    if (node.type != NodeType::kSequence) {
+    if (node.type == YamlType::kNull) return;
+    if (node.type != YamlType::kSequence) {
       type_error(node, path, "a list");
       return;
     }
@@ -431,15 +328,15 @@ class DocumentDecoder {
   // YAML gives numbers and booleans written unquoted as their text, which is what a string field
   // (an annotation value, a host) means by them.
   void read_string(const YamlNode& node, const Path& path, std::string& out) {
-    if (node.type == NodeType::kScalar) {
+    if (node.type == YamlType::kScalar) {
       out.assign(text(node));
-    } else if (node.type != NodeType::kNull) {
+    } else if (node.type != YamlType::kNull) {
       type_error(node, path, "a string");
     }
   }
 
   std::optional<std::int64_t> integer(const YamlNode& node) const {
-    if (node.type != NodeType::kScalar || !node.plain) return std::nullopt;
+    if (node.type != YamlType::kScalar || !node.plain) return std::nullopt;
     std::string_view digits = text(node);
     if (digits.starts_with('+')) digits.remove_prefix(1);
     if (digits.empty() || digits[0] == '+') return std::nullopt;
@@ -450,7 +347,7 @@ class DocumentDecoder {
   }
 
   void read_port_number(const YamlNode& node, const Path& path, std::int32_t& out) {
-    if (node.type == NodeType::kNull) return;
+    if (node.type == YamlType::kNull) return;
     auto value = integer(node);
     if (value && *value >= 1 && *value <= 65535) {
       out = static_cast<std::int32_t>(*value);
@@ -462,7 +359,7 @@ class DocumentDecoder {
   // An int32 whose range the compiler checks (Ingress backend ports).
   void read_int32(const YamlNode& node, const Path& path, std::int32_t& out,
                   std::string_view expected) {
-    if (node.type == NodeType::kNull) return;
+    if (node.type == YamlType::kNull) return;
     auto value = integer(node);
     if (value && *value >= std::numeric_limits<std::int32_t>::min() &&
         *value <= std::numeric_limits<std::int32_t>::max()) {
@@ -476,8 +373,8 @@ class DocumentDecoder {
   // server reads it; whether the name is valid is the compiler's question).
   void read_port_ref(const YamlNode& node, const Path& path, routing::PortRef& out,
                      bool check_range) {
-    if (node.type == NodeType::kNull) return;
-    if (node.type != NodeType::kScalar) {
+    if (node.type == YamlType::kNull) return;
+    if (node.type != YamlType::kScalar) {
       type_error(node, path, "a port number or a port name");
       return;
     }
@@ -498,8 +395,8 @@ class DocumentDecoder {
   }
 
   void read_bool(const YamlNode& node, const Path& path, std::optional<bool>& out) {
-    if (node.type == NodeType::kNull) return;
-    if (node.type == NodeType::kScalar && node.plain) {
+    if (node.type == YamlType::kNull) return;
+    if (node.type == YamlType::kScalar && node.plain) {
       std::string_view value = text(node);
       if (value == "true" || value == "True" || value == "TRUE") {
         out = true;
@@ -514,7 +411,7 @@ class DocumentDecoder {
   }
 
   void read_string_list(const YamlNode& node, const Path& path, std::vector<std::string>& out) {
-    if (node.type == NodeType::kSequence) out.reserve(node.size);
+    if (node.type == YamlType::kSequence) out.reserve(node.size);
     each_item(node, path, [&](const YamlNode& item, const Path& item_path) {
       read_string(item, item_path, out.emplace_back());
     });
@@ -522,10 +419,10 @@ class DocumentDecoder {
 
   void read_string_map(const YamlNode& node, const Path& path, StringMap& out) {
     each_entry(node, path, [&](std::string_view key, const YamlNode& value) {
-      if (value.type == NodeType::kScalar || value.type == NodeType::kNull) {
+      if (value.type == YamlType::kScalar || value.type == YamlType::kNull) {
         out.insert_or_assign(
             std::string(key),
-            std::string(value.type == NodeType::kScalar ? text(value) : std::string_view()));
+            std::string(value.type == YamlType::kScalar ? text(value) : std::string_view()));
       } else {
         type_error(value, path.key(key), "a string");
       }
@@ -540,13 +437,13 @@ class DocumentDecoder {
                      std::string_view default_version) {
     object_.clear();
     errors_ = 0;
-    if (node.type != NodeType::kMap) {
+    if (node.type != YamlType::kMap) {
       type_error(node, path, "a Kubernetes object (a map with apiVersion, kind and metadata)");
       return;
     }
     ObjectFields fields;
     each_entry(node, path, [&](std::string_view key, const YamlNode& value) {
-      if (value.type == NodeType::kNull) return;
+      if (value.type == YamlType::kNull) return;
       if (key == "apiVersion") {
         fields.api_version = &value;
       } else if (key == "kind") {
@@ -642,7 +539,7 @@ class DocumentDecoder {
   }
 
   bool is_tls_secret(const ObjectFields& fields) const {
-    return fields.type != nullptr && fields.type->type == NodeType::kScalar &&
+    return fields.type != nullptr && fields.type->type == YamlType::kScalar &&
            text(*fields.type) == "kubernetes.io/tls";
   }
 
@@ -748,14 +645,14 @@ class DocumentDecoder {
       std::string_view default_backend = ingress.legacy ? "backend" : "defaultBackend";
       Path spec_path = path.field("spec");
       each_entry(*fields.spec, spec_path, [&](std::string_view key, const YamlNode& value) {
-        if (value.type == NodeType::kNull) return;
+        if (value.type == YamlType::kNull) return;
         if (key == "ingressClassName") {
           read_string(value, spec_path.field(key), ingress.ingress_class_name.emplace());
         } else if (key == default_backend) {
           ingress.default_backend = decode_backend(value, spec_path.field(key), ingress.legacy);
         } else if (key == "rules") {
           Path rules_path = spec_path.field(key);
-          if (value.type == NodeType::kSequence) ingress.rules.reserve(value.size);
+          if (value.type == YamlType::kSequence) ingress.rules.reserve(value.size);
           each_item(value, rules_path, [&](const YamlNode& item, const Path& item_path) {
             decode_rule(item, item_path, ingress.legacy, ingress.rules.emplace_back());
           });
@@ -776,13 +673,13 @@ class DocumentDecoder {
     each_entry(node, path, [&](std::string_view key, const YamlNode& value) {
       if (key == "host") {
         read_string(value, path.field(key), rule.host);
-      } else if (key == "http" && value.type != NodeType::kNull) {
+      } else if (key == "http" && value.type != YamlType::kNull) {
         rule.has_http = true;
         Path http_path = path.field(key);
         each_entry(value, http_path, [&](std::string_view http_key, const YamlNode& paths) {
           if (http_key != "paths") return;
           Path paths_path = http_path.field(http_key);
-          if (paths.type == NodeType::kSequence) rule.paths.reserve(paths.size);
+          if (paths.type == YamlType::kSequence) rule.paths.reserve(paths.size);
           each_item(paths, paths_path, [&](const YamlNode& item, const Path& item_path) {
             decode_http_path(item, item_path, legacy, rule.paths.emplace_back());
           });
@@ -799,7 +696,7 @@ class DocumentDecoder {
         read_string(value, path.field(key), out.path);
       } else if (key == "pathType") {
         read_string(value, path.field(key), out.path_type);
-      } else if (key == "backend" && value.type != NodeType::kNull) {
+      } else if (key == "backend" && value.type != YamlType::kNull) {
         out.backend = decode_backend(value, path.field(key), legacy);
       }
     });
@@ -809,7 +706,7 @@ class DocumentDecoder {
     routing::IngressBackend backend;
     backend.line = node.line;
     each_entry(node, path, [&](std::string_view key, const YamlNode& value) {
-      if (value.type == NodeType::kNull) return;
+      if (value.type == YamlType::kNull) return;
       if (key == "resource") {
         backend.has_resource = true;
         decode_resource(value, path.field(key), backend);
@@ -832,7 +729,7 @@ class DocumentDecoder {
     each_entry(node, path, [&](std::string_view key, const YamlNode& value) {
       if (key == "name") {
         read_string(value, path.field(key), backend.service_name);
-      } else if (key == "port" && value.type != NodeType::kNull) {
+      } else if (key == "port" && value.type != YamlType::kNull) {
         backend.has_port = true;
         Path port_path = path.field(key);
         each_entry(value, port_path, [&](std::string_view port_key, const YamlNode& port) {
@@ -898,7 +795,7 @@ class DocumentDecoder {
           read_string(value, spec_path.field(key), service.cluster_ip);
         } else if (key == "externalName") {
           read_string(value, spec_path.field(key), service.external_name);
-        } else if (key == "selector" && value.type != NodeType::kNull) {
+        } else if (key == "selector" && value.type != YamlType::kNull) {
           service.has_selector = true;
           read_string_map(value, spec_path.field(key), service.selector);
         } else if (key == "ports") {
@@ -950,7 +847,7 @@ class DocumentDecoder {
     if (fields.endpoints != nullptr) {
       bool beta = api_version == "discovery.k8s.io/v1beta1";
       Path endpoints_path = path.field("endpoints");
-      if (fields.endpoints->type == NodeType::kSequence) {
+      if (fields.endpoints->type == YamlType::kSequence) {
         slice.endpoints.reserve(fields.endpoints->size);
       }
       each_item(*fields.endpoints, endpoints_path,
@@ -1061,7 +958,7 @@ class DocumentDecoder {
     // a Secret that gives either key in stringData is read from stringData alone.
     const YamlNode* source = fields.data;
     std::string_view source_name = "data";
-    if (fields.string_data != nullptr && fields.string_data->type == NodeType::kMap) {
+    if (fields.string_data != nullptr && fields.string_data->type == YamlType::kMap) {
       bool has_tls_key = false;
       each_entry(*fields.string_data, Path{}, [&](std::string_view key, const YamlNode&) {
         has_tls_key = has_tls_key || key == "tls.crt" || key == "tls.key";
@@ -1085,7 +982,7 @@ class DocumentDecoder {
     if (errors_ == 0) out_.objects.secrets.push_back(std::move(secret));
   }
 
-  const Tree& tree_;
+  const YamlTree& tree_;
   std::string_view file_;
   DecodeResult& out_;
   std::size_t visits_left_;
@@ -1102,30 +999,20 @@ void add_error(DecodeResult& result, std::string_view file, int line, std::strin
   d.message = std::move(message);
 }
 
-void decode_chunk(const Chunk& chunk, std::string_view file, Tree& tree, DecodeResult& result) {
-  ViewStreambuf buffer(chunk.text);
-  std::istream in(&buffer);
+void decode_chunk(const Chunk& chunk, std::string_view file, YamlTree& tree, DecodeResult& result) {
+  if (chunk.after_end) {
+    add_error(result, file, chunk.first_line + 1, "unexpected text after the end of the document");
+    return;
+  }
   try {
-    YAML::Parser parser(in);
-    for (int previous_start = -1;;) {
-      tree.reset(chunk.first_line);
-      if (!parser.HandleNextDocument(tree)) break;
-      // yaml-cpp reports a token that cannot start a node (a stray `}`) as an empty document
-      // without consuming it, again and again; YAML::Load hides that by reading one document.
-      if (tree.document_start() == previous_start) {
-        add_error(result, file, tree.document_line(),
-                  "unexpected text after the end of the document");
-        break;
-      }
-      previous_start = tree.document_start();
+    YamlReader reader(chunk.text, chunk.first_line);
+    while (reader.next(tree)) {
       const YamlNode* root = tree.root();
-      if (root != nullptr && root->type != NodeType::kNull) {  // else an empty document
+      if (root != nullptr && root->type != YamlType::kNull) {  // else an empty document
         DocumentDecoder(tree, file, result).decode(*root);
       }
     }
-  } catch (const YAML::Exception& e) {
-    int line = chunk.first_line + 1 + (e.mark.is_null() ? 0 : e.mark.line);
-    add_error(result, file, line, e.msg);
+    if (const auto& error = reader.error()) add_error(result, file, error->line, error->message);
   } catch (const std::exception& e) {
     add_error(result, file, chunk.first_line + 1, std::string("cannot decode: ") + e.what());
   }
@@ -1136,12 +1023,10 @@ void decode_chunk(const Chunk& chunk, std::string_view file, Tree& tree, DecodeR
 DecodeResult decode_manifests(std::string_view text, std::string_view file) {
   DecodeResult result;
   try {
-    Tree tree;
-    if (file.ends_with(".json")) {
-      decode_chunk({text, 0}, file, tree, result);
-    } else {
-      for (const Chunk& chunk : split_documents(text)) decode_chunk(chunk, file, tree, result);
-    }
+    YamlTree tree;
+    std::vector<Chunk> chunks =
+        file.ends_with(".json") ? split_json_values(text) : split_documents(text);
+    for (const Chunk& chunk : chunks) decode_chunk(chunk, file, tree, result);
   } catch (const std::exception& e) {
     add_error(result, file, 0, std::string("cannot decode: ") + e.what());
   }

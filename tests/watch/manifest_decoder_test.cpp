@@ -747,5 +747,50 @@ TEST(ManifestDecoder, NeverThrowsOnGarbage) {
   }
 }
 
+TEST(ManifestDecoder, AJsonFileIsAStreamOfValuesWithTabsAndCrlfBetweenTokens) {
+  // kubectl reads concatenated JSON values; JSON allows tabs wherever YAML forbids them.
+  std::string text =
+      "\t{\r\n\t\"apiVersion\": \"v1\",\r\n\t\"kind\": \"Service\",\r\n"
+      "\t\"metadata\": {\"name\": \"one\", \"labels\": {\"brace\": \"}\\\"{\"}}\r\n}\r\n\t\r\n"
+      "{\"apiVersion\": \"v1\", \"kind\": \"Service\",\r\n \"metadata\": {\"name\": "
+      "\"two\"}}\t\r\n";
+  DecodeResult result = decode_manifests(text, "svc.json");
+  EXPECT_TRUE(result.diagnostics.empty()) << all(result.diagnostics);
+  ASSERT_EQ(result.objects.services.size(), 2u);
+  EXPECT_EQ(result.objects.services[0].meta.labels.at("brace"), "}\"{");
+  EXPECT_EQ(result.objects.services[0].meta.origin.line, 1);
+  EXPECT_EQ(result.objects.services[1].meta.name, "two");
+  EXPECT_EQ(result.objects.services[1].meta.origin.line, 7);
+}
+
+TEST(ManifestDecoder, AnAliasToAnUndefinedAnchorIsASyntaxErrorThatCostsItsDocument) {
+  std::string text = R"(apiVersion: v1
+kind: Service
+metadata: *nope
+---
+apiVersion: v1
+kind: Service
+metadata: {name: two}
+)";
+  DecodeResult result = decode_manifests(text, "svc.yaml");
+  ASSERT_EQ(result.objects.services.size(), 1u);
+  EXPECT_EQ(result.objects.services[0].meta.name, "two");
+  ASSERT_EQ(result.diagnostics.size(), 1u) << all(result.diagnostics);
+  EXPECT_EQ(result.diagnostics[0].line, 3);
+  EXPECT_EQ(result.diagnostics[0].message, "the referenced anchor is not defined");
+}
+
+TEST(ManifestDecoder, TextThatIsNotUtf8IsASyntaxErrorThatCostsItsDocument) {
+  std::string text =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: one, labels: {a: caf\xe9}}\n---\n"
+      "apiVersion: v1\nkind: Service\nmetadata: {name: two}\n";
+  DecodeResult result = decode_manifests(text, "svc.yaml");
+  ASSERT_EQ(result.objects.services.size(), 1u);
+  EXPECT_EQ(result.objects.services[0].meta.name, "two");
+  ASSERT_EQ(result.diagnostics.size(), 1u) << all(result.diagnostics);
+  EXPECT_EQ(result.diagnostics[0].line, 3);
+  EXPECT_NE(result.diagnostics[0].message.find("UTF-8"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace portico::watch

@@ -1,0 +1,116 @@
+#pragma once
+
+// A compact tree of one YAML document, and the reader that builds one per document of a text
+// from libyaml's parser events.
+//
+// The tree is flat: nodes, the children of every collection (contiguous) and the text of every
+// scalar each live in one array, reused from document to document, so reading a document costs
+// no allocation per node. A scalar keeps whether it was plain (unquoted, no string tag), which a
+// port number needs: `80` is a number, `"80"` a string. An alias shares the anchored node instead
+// of copying it, so a tree is a graph: whoever walks it must bound how often it follows aliases.
+//
+// Null is the YAML core schema's: an untagged plain scalar that is empty, `~`, `null`, `Null` or
+// `NULL`. Everything else keeps its text; reading it
+// as a number or a boolean is the caller's business.
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+struct yaml_parser_s;  // libyaml's parser, kept out of this header
+
+namespace portico::watch {
+
+enum class YamlType : std::uint8_t { kNull, kScalar, kSequence, kMap };
+
+struct YamlNode {
+  YamlType type = YamlType::kNull;
+  bool plain = false;       // a scalar without quotes or a string tag: may be a number or a boolean
+  int line = 0;             // 1-based, in the file
+  std::uint32_t first = 0;  // scalar: offset of its text in the arena; collection: first child
+  std::uint32_t size = 0;   // scalar: text length; sequence: items; map: keys and values
+};
+
+class YamlTree {
+ public:
+  // The document's root, or nullptr when the tree holds no document.
+  const YamlNode* root() const { return root_ == kNone ? nullptr : &nodes_[root_]; }
+  // Distinct nodes; a node reached through aliases counts once.
+  std::size_t size() const { return nodes_.size(); }
+  // The i-th child of a collection (i < node.size); a map's children alternate key, value.
+  const YamlNode& child(const YamlNode& node, std::uint32_t i) const {
+    return nodes_[kids_[node.first + i]];
+  }
+  // A scalar's text; valid until the tree reads its next document.
+  std::string_view text(const YamlNode& node) const {
+    return std::string_view(arena_).substr(node.first, node.size);
+  }
+
+ private:
+  friend class YamlReader;
+  static constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+
+  void reset();
+  void add_scalar(std::string_view value, bool plain, bool null, int line, std::string_view anchor);
+  // False when `anchor` names no earlier node of this document.
+  bool add_alias(std::string_view anchor);
+  void open(YamlType type, int line, std::string_view anchor);
+  void close();
+
+  std::uint32_t add(const YamlNode& node, std::string_view anchor);
+  void attach(std::uint32_t index);
+
+  std::vector<YamlNode> nodes_;
+  std::vector<std::uint32_t> kids_;
+  std::string arena_;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> open_;  // node, start in `pending_`
+  std::vector<std::uint32_t> pending_;
+  std::unordered_map<std::string, std::uint32_t> anchors_;
+  std::uint32_t root_ = kNone;
+};
+
+// A YAML syntax error: where libyaml noticed it (1-based line in the file) and what it says.
+struct YamlSyntaxError {
+  int line = 0;
+  std::string message;
+};
+
+// Reads the documents of one text, one at a time. `text` must outlive the reader; `first_line` is
+// the 0-based line of the text in its file, so that node lines are lines of the file.
+class YamlReader {
+ public:
+  YamlReader(std::string_view text, int first_line);
+  ~YamlReader();
+  YamlReader(const YamlReader&) = delete;
+  YamlReader& operator=(const YamlReader&) = delete;
+
+  // Reads the next document into `tree` (replacing what it held) and returns true; returns false
+  // at the end of the text or at a syntax error, after which error() says which and the reader
+  // reads nothing more. An alias to an anchor not defined earlier in its document is a syntax
+  // error. Throws std::bad_alloc when libyaml runs out of memory.
+  bool next(YamlTree& tree);
+
+  const std::optional<YamlSyntaxError>& error() const { return error_; }
+
+ private:
+  struct ParserDeleter {
+    void operator()(yaml_parser_s* parser) const;
+  };
+
+  void fail(int line, std::string message);
+  void fail_from_parser();
+
+  std::string_view text_;
+  int line_offset_;  // added to libyaml's 0-based lines: 1-based lines of the file
+  std::unique_ptr<yaml_parser_s, ParserDeleter> parser_;
+  std::optional<YamlSyntaxError> error_;
+  bool done_ = false;
+};
+
+}  // namespace portico::watch

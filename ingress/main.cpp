@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ingress/routes_command.hpp"
+#include "ingress/serve_command.hpp"
 
 namespace {
 
@@ -12,6 +13,7 @@ constexpr const char* kUsage =
     "usage: portico <command> [options]\n"
     "\n"
     "commands:\n"
+    "  serve    the reverse proxy: serve by the routing table of manifest files\n"
     "  routes   dry run: compile manifests and show which backend each request reaches\n"
     "\n"
     "Run 'portico <command> --help' for the options of a command.\n";
@@ -26,6 +28,7 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "routes") return portico::ingress::run_routes_command(args);
+  if (command == "serve") return portico::ingress::run_serve_command(args);
   if (command == "--help" || command == "-h" || command == "help") {
     std::cout << kUsage;
     return 0;

@@ -1,0 +1,35 @@
+#pragma once
+
+// Process counters, written by workers with relaxed atomics (each worker has its own block, so
+// there is no cache-line sharing on the request path) and summed when /metrics is scraped.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace portico::ingress {
+
+enum class Protocol : std::uint8_t { kHttp1, kHttp2, kCount };
+
+struct alignas(64) WorkerMetrics {
+  using Counter = std::atomic<std::uint64_t>;
+  std::array<Counter, 6> responses_by_class{};  // index: status / 100 (0: no response sent)
+  Counter upstream_connect_errors{0};
+  Counter upstream_retries{0};
+  Counter upstream_timeouts{0};
+  Counter upstream_bad_responses{0};
+  Counter bytes_in{0};
+  Counter bytes_out{0};
+  std::array<Counter, static_cast<std::size_t>(Protocol::kCount)> open_connections{};
+  std::array<Counter, static_cast<std::size_t>(Protocol::kCount)> requests_by_protocol{};
+
+  void count_response(unsigned status) {
+    responses_by_class[status / 100 < 6 ? status / 100 : 0].fetch_add(1, std::memory_order_relaxed);
+  }
+  static void add(Counter& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+  static void sub(Counter& c, std::uint64_t n = 1) { c.fetch_sub(n, std::memory_order_relaxed); }
+};
+
+}  // namespace portico::ingress

@@ -1,0 +1,46 @@
+#pragma once
+
+// The configuration of `portico serve`, from its command line.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace portico::ingress {
+
+enum class LoadBalancing { kRoundRobin, kLeastRequest };
+
+struct ListenAddress {
+  std::string host;  // "0.0.0.0", "127.0.0.1", "::"
+  std::uint16_t port = 0;
+  bool enabled() const { return !host.empty(); }
+};
+
+struct ServeConfig {
+  std::vector<std::string> manifests;
+  ListenAddress http{"0.0.0.0", 8080};
+  ListenAddress https{"0.0.0.0", 8443};
+  ListenAddress admin{"127.0.0.1", 9901};
+  unsigned workers = 0;  // 0: one per core
+  std::string ingress_class = "portico";
+  LoadBalancing load_balancing = LoadBalancing::kRoundRobin;
+  std::chrono::milliseconds shutdown_grace{30'000};
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds upstream_timeout{60'000};  // response headers from the upstream
+  std::chrono::milliseconds idle_timeout{75'000};      // client keep-alive between requests
+  std::chrono::milliseconds request_header_timeout{30'000};
+  std::chrono::milliseconds upstream_idle_timeout{60'000};  // pooled upstream connections
+  std::size_t upstream_idle_per_endpoint = 64;  // pooled connections kept per endpoint per worker
+  bool access_log = true;
+  std::string log_level = "info";  // error, warn, info, debug
+};
+
+// Parses "host:port", "[v6]:port" or ":port" (all interfaces); "off" disables the listener.
+// Returns false with `error` set when malformed.
+bool parse_listen_address(const std::string& text, ListenAddress& out, std::string& error);
+
+// Parses "30s", "500ms", "2m", or a bare number of seconds.
+bool parse_duration(const std::string& text, std::chrono::milliseconds& out);
+
+}  // namespace portico::ingress

@@ -1,0 +1,294 @@
+#include "ingress/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "routing/route_report.hpp"
+
+namespace portico::ingress {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+}
+
+// The admin listener: health, readiness, the current routes and metrics, on its own thread so
+// that a scrape never competes with a worker's requests.
+class Server::Admin {
+ public:
+  Admin(Server& server, const ListenAddress& address) : server_(server) {
+    tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(asio::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+  }
+
+  void start() {
+    asio::co_spawn(io_, accept(), asio::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void stop() {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+
+ private:
+  asio::awaitable<void> accept() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
+      if (ec) co_return;
+      asio::co_spawn(io_, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request<http::empty_body> request;
+      stream.expires_after(std::chrono::seconds(30));
+      auto [ec, n] = co_await http::async_read(stream, buffer, request, kNoThrow);
+      if (ec) co_return;
+      http::response<http::string_body> response = answer(request);
+      response.keep_alive(request.keep_alive());
+      response.prepare_payload();
+      auto [wec, wn] = co_await http::async_write(stream, response, kNoThrow);
+      if (wec || !request.keep_alive()) co_return;
+    }
+  }
+
+  http::response<http::string_body> answer(const http::request<http::empty_body>& request) {
+    std::string_view target = request.target();
+    target = target.substr(0, target.find('?'));
+    http::response<http::string_body> response{http::status::ok, 11};
+    response.set(http::field::content_type, "text/plain; charset=utf-8");
+    auto snapshot = server_.publisher_.current();
+    if (target == "/healthz") {
+      response.body() = "ok\n";
+    } else if (target == "/readyz") {
+      // Ready once the first table is published.
+      if (snapshot) {
+        response.body() = "ready\n";
+      } else {
+        response.result(http::status::service_unavailable);
+        response.body() = "not ready: no routing table published yet\n";
+      }
+    } else if (target == "/routes") {
+      if (!snapshot) {
+        response.result(http::status::service_unavailable);
+        response.body() = "no routing table published yet\n";
+      } else {
+        response.set(http::field::content_type, "application/json");
+        routing::render_json(*snapshot->table, snapshot->diagnostics, {}, response.body());
+      }
+    } else if (target == "/metrics") {
+      response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      response.body() = server_.metrics_text();
+    } else {
+      response.result(http::status::not_found);
+      response.body() = "not found; try /healthz, /readyz, /routes, /metrics\n";
+    }
+    return response;
+  }
+
+  Server& server_;
+  asio::io_context io_{1};
+  tcp::acceptor acceptor_{io_};
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+Server::Server(ServeConfig config, watch::Publisher& publisher)
+    : config_(std::move(config)), publisher_(publisher) {
+  unsigned n =
+      config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i)
+    workers_.push_back(std::make_unique<Worker>(i, config_, publisher_));
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->stop();
+  if (admin_) admin_->stop();
+}
+
+void Server::listen() {
+  // The first worker binds (port 0 picks a free one); the others join the same ports.
+  workers_[0]->listen();
+  if (config_.http.enabled()) config_.http.port = workers_[0]->http_port();
+  if (config_.https.enabled()) config_.https.port = workers_[0]->https_port();
+  for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->listen();
+  if (config_.admin.enabled()) {
+    admin_ = std::make_unique<Admin>(*this, config_.admin);
+    admin_port_ = admin_->port();
+  }
+}
+
+std::uint16_t Server::http_port() const {
+  return workers_[0]->http_port();
+}
+std::uint16_t Server::https_port() const {
+  return workers_[0]->https_port();
+}
+
+int Server::run(std::function<void()> on_hangup) {
+  asio::io_context control{1};
+  asio::signal_set stop_signals(control, SIGTERM, SIGINT);
+  asio::signal_set hangup(control, SIGHUP);
+  asio::steady_timer flush_timer(control);
+  bool draining = false;
+
+  std::function<void()> wait_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      on_hangup();
+      wait_hangup();
+    });
+  };
+  wait_hangup();
+  // The access log is buffered by stdio and flushed here, off the workers' path.
+  std::function<void()> flush = [&] {
+    std::fflush(stdout);
+    flush_timer.expires_after(std::chrono::milliseconds(100));
+    flush_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) flush();
+    });
+  };
+  flush();
+
+  for (auto& w : workers_) w->start();
+  if (admin_) admin_->start();
+  std::cerr << "portico: serving";
+  if (config_.http.enabled()) std::cerr << " http on " << config_.http.host << ":" << http_port();
+  if (config_.https.enabled())
+    std::cerr << ", https on " << config_.https.host << ":" << https_port();
+  if (admin_) std::cerr << ", admin on " << config_.admin.host << ":" << admin_port_;
+  std::cerr << " (" << workers_.size() << " workers)" << std::endl;
+
+  asio::steady_timer drain_timer(control);
+  auto deadline = std::chrono::steady_clock::now();
+  std::function<void()> check_drained = [&] {
+    std::size_t open = 0;
+    for (auto& w : workers_) open += w->connection_count();
+    if (open == 0 || std::chrono::steady_clock::now() >= deadline) {
+      if (open > 0)
+        std::cerr << "portico: grace period over, closing " << open << " connections" << std::endl;
+      control.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) check_drained();
+    });
+  };
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec || draining) return;
+    draining = true;
+    std::cerr << "portico: signal " << signal << ", draining (grace "
+              << config_.shutdown_grace.count() << " ms)" << std::endl;
+    deadline = std::chrono::steady_clock::now() + config_.shutdown_grace;
+    for (auto& w : workers_) w->begin_drain();
+    check_drained();
+  });
+  control.run();
+
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+  if (admin_) admin_->stop();
+  std::fflush(stdout);
+  std::cerr << "portico: stopped" << std::endl;
+  return 0;
+}
+
+std::string Server::metrics_text() const {
+  std::string out;
+  auto sum = [&](auto member) {
+    std::uint64_t total = 0;
+    for (const auto& w : workers_) total += member(w->metrics_view());
+    return total;
+  };
+  auto line = [&](std::string_view name, std::string_view labels, std::uint64_t value) {
+    out += name;
+    if (!labels.empty()) {
+      out += '{';
+      out += labels;
+      out += '}';
+    }
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+  };
+  out += "# HELP portico_http_responses_total Responses sent to clients, by status class.\n";
+  out += "# TYPE portico_http_responses_total counter\n";
+  static constexpr const char* kClasses[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (int c = 1; c < 6; ++c) {
+    line("portico_http_responses_total", std::string("code=\"") + kClasses[c] + "\"",
+         sum([c](const WorkerMetrics& m) { return m.responses_by_class[c].load(); }));
+  }
+  out += "# HELP portico_http_requests_total Requests received, by protocol.\n";
+  out += "# TYPE portico_http_requests_total counter\n";
+  line("portico_http_requests_total", "protocol=\"http1\"",
+       sum([](const WorkerMetrics& m) { return m.requests_by_protocol[0].load(); }));
+  line("portico_http_requests_total", "protocol=\"http2\"",
+       sum([](const WorkerMetrics& m) { return m.requests_by_protocol[1].load(); }));
+  out += "# HELP portico_open_connections Client connections open, by protocol.\n";
+  out += "# TYPE portico_open_connections gauge\n";
+  line("portico_open_connections", "protocol=\"http1\"",
+       sum([](const WorkerMetrics& m) { return m.open_connections[0].load(); }));
+  line("portico_open_connections", "protocol=\"http2\"",
+       sum([](const WorkerMetrics& m) { return m.open_connections[1].load(); }));
+  out += "# HELP portico_upstream_errors_total Upstream failures, by kind.\n";
+  out += "# TYPE portico_upstream_errors_total counter\n";
+  line("portico_upstream_errors_total", "kind=\"connect\"",
+       sum([](const WorkerMetrics& m) { return m.upstream_connect_errors.load(); }));
+  line("portico_upstream_errors_total", "kind=\"timeout\"",
+       sum([](const WorkerMetrics& m) { return m.upstream_timeouts.load(); }));
+  line("portico_upstream_errors_total", "kind=\"bad_response\"",
+       sum([](const WorkerMetrics& m) { return m.upstream_bad_responses.load(); }));
+  out += "# HELP portico_upstream_retries_total Requests retried on another connection.\n";
+  out += "# TYPE portico_upstream_retries_total counter\n";
+  line("portico_upstream_retries_total", "",
+       sum([](const WorkerMetrics& m) { return m.upstream_retries.load(); }));
+  out += "# HELP portico_bytes_total Body and header bytes, by direction.\n";
+  out += "# TYPE portico_bytes_total counter\n";
+  line("portico_bytes_total", "direction=\"in\"",
+       sum([](const WorkerMetrics& m) { return m.bytes_in.load(); }));
+  line("portico_bytes_total", "direction=\"out\"",
+       sum([](const WorkerMetrics& m) { return m.bytes_out.load(); }));
+
+  watch::PublisherStats stats = publisher_.stats();
+  out += "# HELP portico_table_publications_total Routing table (re)compilations, by result.\n";
+  out += "# TYPE portico_table_publications_total counter\n";
+  line("portico_table_publications_total", "result=\"published\"", stats.published);
+  line("portico_table_publications_total", "result=\"unchanged\"", stats.unchanged);
+  line("portico_table_publications_total", "result=\"failed\"", stats.failed);
+  out += "# HELP portico_table_generation The generation of the table being served.\n";
+  out += "# TYPE portico_table_generation gauge\n";
+  line("portico_table_generation", "", publisher_.generation());
+  out +=
+      "# HELP portico_last_reload_success_timestamp_seconds When the last table was published.\n";
+  out += "# TYPE portico_last_reload_success_timestamp_seconds gauge\n";
+  line("portico_last_reload_success_timestamp_seconds", "",
+       static_cast<std::uint64_t>(
+           std::chrono::duration_cast<std::chrono::seconds>(stats.last_success.time_since_epoch())
+               .count()));
+  return out;
+}
+
+}  // namespace portico::ingress

@@ -1,0 +1,72 @@
+#pragma once
+
+// Per-worker upstream state: the keep-alive connection pool and the load balancer. One instance
+// per worker thread, used only from that thread: no locks.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ingress/serve_config.hpp"
+#include "routing/route_table.hpp"
+
+namespace portico::ingress {
+
+// An endpoint as the balancer hands it out: a resolved address, or a DNS name (ExternalName).
+struct UpstreamTarget {
+  boost::asio::ip::tcp::endpoint address;  // valid unless `dns_name` is set
+  std::string dns_name;
+  std::uint16_t port = 0;
+  std::string key;  // "address:port", identifies the endpoint in the pool and in-flight counts
+};
+
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(const ServeConfig& config) : config_(config) {}
+
+  // Makes the balancer follow a newly published table. Balancer state of clusters that are still
+  // there (by cluster key) is kept, so a rule change does not reset it, and pooled connections are
+  // kept for every endpoint that still exists.
+  void update(const routing::RouteTable& table);
+
+  // Chooses a ready endpoint of cluster `cluster` (an index into the table given to update()),
+  // avoiding `exclude` when another one exists. Null when the cluster has no ready endpoint.
+  const UpstreamTarget* pick(std::uint32_t cluster, const UpstreamTarget* exclude = nullptr);
+
+  // In-flight bookkeeping for least-request balancing.
+  void started(const UpstreamTarget& target) { ++in_flight_[target.key]; }
+  void finished(const UpstreamTarget& target) { --in_flight_[target.key]; }
+
+  // An idle connection to `target` that the peer has not closed, if one is pooled.
+  std::optional<boost::beast::tcp_stream> take(const UpstreamTarget& target);
+  // Keeps a connection whose last response was read completely and allows keep-alive.
+  void give_back(const UpstreamTarget& target, boost::beast::tcp_stream&& stream);
+
+  std::size_t idle_connections() const;
+
+ private:
+  struct ClusterState {
+    std::vector<UpstreamTarget> ready;
+    std::size_t next = 0;  // round robin position
+  };
+  struct Idle {
+    boost::beast::tcp_stream stream;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  const ServeConfig& config_;
+  std::unordered_map<std::string, ClusterState> by_key_;     // cluster key -> state
+  std::vector<ClusterState*> by_index_;                      // cluster index of the current table
+  std::unordered_map<std::string, std::vector<Idle>> idle_;  // endpoint key -> connections
+  std::unordered_map<std::string, int> in_flight_;
+  std::minstd_rand random_{std::random_device{}()};
+};
+
+}  // namespace portico::ingress

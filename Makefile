@@ -27,7 +27,7 @@ build: configure
 test: deps build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
-# Until `portico serve` lands, `make run` shows the bundled example through the dry run.
+# `make run` serves the bundled example (examples/standalone) with two demo backends.
 run: deps build
 	@scripts/run_example.sh $(PORTICO)
 

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# `make run`: the bundled example (examples/standalone) through Portico.
-# Generates the demo TLS Secret on first run, then shows the routing table and where a few
-# requests go.
+# `make run`: the bundled example (examples/standalone) served by Portico.
+# Starts two demo backends on loopback (the test backend: it echoes what it received), generates
+# the demo TLS Secret on first run, shows the routing table, then serves on :8080 (HTTP and h2c),
+# :8443 (TLS, h2 and HTTP/1.1) and 127.0.0.1:9901 (admin) until Ctrl-C.
 set -euo pipefail
 portico=${1:-build/release/portico}
+build_dir=$(dirname "$portico")
+backend=$build_dir/tests/portico_test_backend
 cd "$(dirname "$0")/.."
 example=examples/standalone
 generated=$example/generated
+
 if [ ! -f "$generated/demo-tls.yaml" ]; then
   mkdir -p "$generated"
   tmp=$(mktemp -d)
@@ -25,10 +29,28 @@ if [ ! -f "$generated/demo-tls.yaml" ]; then
   } > "$generated/demo-tls.yaml"
   rm -rf "$tmp"
 fi
-set -x
-"$portico" routes -f "$example" \
-  --resolve https://shop.example.test/ \
-  --resolve https://shop.example.test/api/v1/items \
-  --resolve https://shop.example.test/api/health \
-  --resolve http://www.blog.example.test/post/1 \
-  --resolve http://unknown.example.test/
+
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+"$backend" --listen 127.0.0.1:9001 --name web > /dev/null &
+pids+=($!)
+"$backend" --listen 127.0.0.1:9002 --name api > /dev/null &
+pids+=($!)
+
+"$portico" routes -f "$example" || true
+cat <<'EOF'
+
+Try (in another terminal):
+  curl -H 'Host: shop.example.test' http://127.0.0.1:8080/            # 308 to https (spec.tls)
+  curl -k --resolve shop.example.test:8443:127.0.0.1 https://shop.example.test:8443/api/v1   # h2 -> api
+  curl -k --http1.1 --resolve shop.example.test:8443:127.0.0.1 https://shop.example.test:8443/
+  curl --http2-prior-knowledge -H 'Host: www.blog.example.test' http://127.0.0.1:8080/post/1  # h2c
+  curl -H 'Host: unknown.test' http://127.0.0.1:8080/                 # 404
+  curl http://127.0.0.1:9901/routes | jq .                            # the live table
+  curl http://127.0.0.1:9901/metrics
+Edit examples/standalone/*.yaml while it runs: changes are served within 100 ms.
+
+EOF
+"$portico" serve --manifests "$example" --access-log off &
+pids+=($!)
+wait "${pids[-1]}"

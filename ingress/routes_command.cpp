@@ -70,6 +70,8 @@ int run_routes_command(const std::vector<std::string>& args) {
   routing::CompileOptions compile_options;
   compile_options.ingress_class = vm["ingress-class"].as<std::string>();
   routing::CompileResult compiled = routing::compile(loaded.objects, compile_options);
+  // The table holds everything it needs; the objects go before the output is built (peak RSS).
+  loaded.objects = {};
 
   routing::Diagnostics diagnostics = std::move(loaded.diagnostics);
   diagnostics.insert(diagnostics.end(), std::make_move_iterator(compiled.diagnostics.begin()),

@@ -121,7 +121,8 @@ void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& 
 
 void render_json(const RouteTable& table, const Diagnostics& diagnostics,
                  const std::vector<ResolvedRequest>& resolved, std::string& out) {
-  out.reserve(out.size() + table.routes().size() * 400 + diagnostics.size() * 200);
+  // ~490 bytes per route measured on the bench set; reserving enough avoids a copy at the peak.
+  out.reserve(out.size() + table.routes().size() * 560 + diagnostics.size() * 240);
   JsonWriter json(out);
   json.begin_object();
   json.key("routes");

@@ -71,7 +71,7 @@ void YamlTree::add_scalar(std::string_view value, bool plain, bool null, int lin
 }
 
 bool YamlTree::add_alias(std::string_view anchor) {
-  // unordered_map has no heterogeneous lookup in C++20's libstdc++ 12; aliases are rare.
+  // A key copied per alias: aliases are rare in manifests.
   auto it = anchors_.find(std::string(anchor));
   if (it == anchors_.end()) return false;
   attach(it->second);
@@ -166,10 +166,16 @@ bool YamlReader::next(YamlTree& tree) {
         break;
       }
       case YAML_SEQUENCE_START_EVENT:
-        tree.open(YamlType::kSequence, line, view(e.data.sequence_start.anchor));
-        break;
       case YAML_MAPPING_START_EVENT:
-        tree.open(YamlType::kMap, line, view(e.data.mapping_start.anchor));
+        if (tree.depth() == kMaxDepth) {
+          fail(line, "collections nested more than " + std::to_string(kMaxDepth) + " deep");
+          return false;
+        }
+        if (e.type == YAML_SEQUENCE_START_EVENT) {
+          tree.open(YamlType::kSequence, line, view(e.data.sequence_start.anchor));
+        } else {
+          tree.open(YamlType::kMap, line, view(e.data.mapping_start.anchor));
+        }
         break;
       case YAML_SEQUENCE_END_EVENT:
       case YAML_MAPPING_END_EVENT:

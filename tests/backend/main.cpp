@@ -95,7 +95,8 @@ bool valid_name(std::string_view name) {
 std::optional<Options> parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
-    std::string_view flag = argv[i];
+    const std::string_view argument = argv[i];
+    std::string_view flag = argument;
     std::optional<std::string_view> value;
     if (const std::size_t equals = flag.find('='); equals != std::string_view::npos) {
       value = flag.substr(equals + 1);
@@ -124,7 +125,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
       ok = false;
     }
     if (!ok) {
-      std::cerr << "portico_test_backend: bad argument " << argv[i] << "\n" << kUsage;
+      std::cerr << "portico_test_backend: bad argument " << argument;
+      if (value && argument == flag) std::cerr << " " << *value;
+      std::cerr << "\n" << kUsage;
       return std::nullopt;
     }
   }

@@ -26,7 +26,6 @@
 #include <tuple>
 #include <utility>
 
-#include <openssl/evp.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,6 +37,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "json_text.hpp"
+#include "sha256_stream.hpp"
 
 namespace portico::test_backend {
 namespace {
@@ -130,42 +130,6 @@ std::string_view reason_phrase(unsigned status) {
   return reason.starts_with('<') ? std::string_view("Unknown") : std::string_view(reason);
 }
 
-const EVP_MD* sha256_algorithm() {
-  // Fetched once: OpenSSL 3 otherwise looks the algorithm up on every EVP_DigestInit_ex.
-  static const EVP_MD* algorithm = [] {
-    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    return fetched != nullptr ? fetched : EVP_sha256();
-  }();
-  return algorithm;
-}
-
-// A reusable streaming SHA-256.
-class Sha256 {
- public:
-  Sha256() : context_(EVP_MD_CTX_new()) {}
-  ~Sha256() { EVP_MD_CTX_free(context_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-
-  void reset() { EVP_DigestInit_ex(context_, sha256_algorithm(), nullptr); }
-  void update(const char* data, std::size_t size) { EVP_DigestUpdate(context_, data, size); }
-
-  // Finishes the digest and appends it as lowercase hex.
-  void append_hex(std::string& out) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    EVP_DigestFinal_ex(context_, digest, &size);
-    for (unsigned int i = 0; i < size; ++i) {
-      out += kHex[digest[i] >> 4];
-      out += kHex[digest[i] & 0xF];
-    }
-  }
-
- private:
-  EVP_MD_CTX* context_;
-};
-
 class Connection {
  public:
   Connection(tcp::socket socket, const SessionConfig& config)
@@ -222,7 +186,7 @@ class Connection {
   std::pmr::monotonic_buffer_resource arena_;
   std::optional<RequestParser> parser_;
   std::unique_ptr<char[]> body_buffer_;
-  Sha256 digest_;
+  Sha256Stream digest_;
   std::uint64_t body_bytes_ = 0;
   std::uint64_t requests_ = 0;  // requests begun on this connection
   unsigned version_ = 11;       // of the current request

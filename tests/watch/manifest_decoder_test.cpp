@@ -110,7 +110,7 @@ metadata: {name: three}
   const Diagnostic& d = result.diagnostics[0];
   EXPECT_EQ(d.severity, Severity::kError);
   EXPECT_EQ(d.file, "svc.yaml");
-  EXPECT_GE(d.line, 7);  // where yaml-cpp noticed, inside document 2
+  EXPECT_GE(d.line, 7);  // where the parser noticed, inside document 2
   EXPECT_LE(d.line, 9);
   EXPECT_FALSE(d.message.empty());
 }
@@ -790,6 +790,16 @@ TEST(ManifestDecoder, TextThatIsNotUtf8IsASyntaxErrorThatCostsItsDocument) {
   ASSERT_EQ(result.diagnostics.size(), 1u) << all(result.diagnostics);
   EXPECT_EQ(result.diagnostics[0].line, 3);
   EXPECT_NE(result.diagnostics[0].message.find("UTF-8"), std::string::npos);
+}
+
+TEST(ManifestDecoder, CollectionsNestedTooDeepAreASyntaxErrorInsteadOfASlowParse) {
+  // libyaml's scanner works per token in proportion to the depth: without a bound, these 100,000
+  // levels would take about half a minute.
+  std::string text = std::string(100000, '[') + std::string(100000, ']');
+  DecodeResult result = decode_manifests(text, "deep.yaml");
+  ASSERT_EQ(result.diagnostics.size(), 1u) << all(result.diagnostics);
+  EXPECT_EQ(result.diagnostics[0].line, 1);
+  EXPECT_EQ(result.diagnostics[0].message, "collections nested more than 500 deep");
 }
 
 }  // namespace

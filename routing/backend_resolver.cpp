@@ -71,10 +71,10 @@ BackendResolver::Resolution BackendResolver::resolve(std::string_view namespace_
   cluster.namespace_ = std::string(namespace_);
   cluster.service = std::string(name);
   cluster.port = port;
-  cluster.key = service_name + ":" + port_text(port);
 
   std::uint32_t found = services_.find(NameKey{namespace_, name});
   if (found == services_.kEmpty) {
+    cluster.key = service_name + ":" + port_text(port);
     warn("Service " + service_name +
          " not found (an Ingress reaches only Services of its own namespace); the route answers "
          "503 until it exists");
@@ -93,6 +93,8 @@ BackendResolver::Resolution BackendResolver::resolve(std::string_view namespace_
   if (service_port != nullptr) {
     cluster.service_port = service_port->port;
     cluster.key = service_name + ":" + std::to_string(service_port->port);
+  } else {
+    cluster.key = service_name + ":" + port_text(port);
   }
 
   if (service.is_external_name()) {
@@ -140,6 +142,9 @@ void BackendResolver::collect_endpoints(const Service& service, const ServicePor
   // EndpointSlice and Endpoints ports carry the Service port's name ("" when it has none).
   const NameKey key{service.meta.namespace_, service.meta.name};
   if (std::uint32_t group = slices_.find(key); group != slices_.kEmpty) {
+    std::size_t total = 0;
+    for (const EndpointSlice* slice : slice_groups_[group]) total += slice->endpoints.size();
+    cluster.endpoints.reserve(total);
     for (const EndpointSlice* slice : slice_groups_[group]) {
       const EndpointPort* slice_port = nullptr;
       for (const EndpointPort& p : slice->ports) {

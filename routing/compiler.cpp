@@ -21,6 +21,7 @@ namespace {
 
 // Annotations are read with the portico.dev/ prefix first, then ingress-nginx's.
 const std::string* find_annotation(const Ingress& ingress, std::string_view name) {
+  if (ingress.meta.annotations.empty()) return nullptr;
   for (std::string_view prefix : {"portico.dev/", "nginx.ingress.kubernetes.io/"}) {
     std::string key(prefix);
     key += name;
@@ -131,7 +132,7 @@ struct Expansion {
   std::vector<bool> ssl_redirect;          // per Ingress: the ssl-redirect annotation
   Diagnostics diagnostics;
   // Backend references of the run, deduplicated, and what they resolve to.
-  FlatIndex<NameKey, NameKeyHash> references;
+  FlatIndex<NameKey, NameKeyHash> references{kChunk * 2};
   std::vector<BackendResolver::Resolution> resolutions;
   std::vector<NameKey> reference_keys;
   std::vector<std::uint32_t> cluster_of_reference;  // filled by the merge
@@ -367,10 +368,12 @@ class Compiler {
     int path;
     char kind;
     std::string_view match;
+    std::uint32_t next;  // the host's previous path in owned_ (a chain per host), or kNone
   };
-  std::vector<std::vector<Owned>> owned_by_host_;
-  FlatIndex<MatchKey, MatchKeyHash> owners_;
-  std::vector<Owned> large_owners_;
+  std::vector<Owned> owned_;
+  std::vector<std::uint32_t> owned_head_;     // per host: its newest path in owned_, or kNone
+  std::vector<std::uint32_t> owned_count_;    // per host
+  FlatIndex<MatchKey, MatchKeyHash> owners_;  // -> owned_, for hosts with many paths
 
   std::uint32_t table_default_owner_ = Route::kNone;
   std::unordered_map<std::uint32_t, std::uint32_t> host_default_owner_;  // host -> order
@@ -433,7 +436,10 @@ CompileResult Compiler::run() {
   // pass 4: merge in precedence order: hosts, identical matches, default backends, clusters
   std::size_t path_count = 0;
   for (const Expansion& e : expansions) path_count += e.paths.size();
-  builder_.reserve_routes(path_count + 16);
+  std::size_t reference_count = 0;
+  for (const Expansion& e : expansions) reference_count += e.reference_keys.size();
+  builder_.reserve(path_count + 16, reference_count, order_.size() + 16);
+  owned_.reserve(path_count);
   for (std::size_t c = 0; c < chunks; ++c) merge(expansions[c], c * kChunk);
 
   // Reading order: by file, then line; objects from the API (no file) keep compile order.
@@ -447,35 +453,37 @@ CompileResult Compiler::run() {
 
 bool Compiler::is_duplicate(const StagedPath& p, std::uint32_t host) {
   // Identical matches (same host, same match key and kind) cannot both be served: the first in
-  // precedence order (oldest Ingress, then namespace/name, then declaration) keeps it.
-  constexpr std::size_t kLinear = 16;
-  if (owned_by_host_.size() <= host) owned_by_host_.resize(host + 1);
-  std::vector<Owned>& owned = owned_by_host_[host];
+  // precedence order (oldest Ingress, then namespace/name, then declaration) keeps it. A host's
+  // paths are a chain through one flat vector, scanned while short; long ones go to a hash.
+  constexpr std::uint32_t kLinear = 16;
+  if (owned_head_.size() <= host) {
+    owned_head_.resize(host + 1, Route::kNone);
+    owned_count_.resize(host + 1, 0);
+  }
   const char kind = p.regex ? 'R' : (p.type == PathType::kExact ? 'E' : 'P');
   const Owned* winner = nullptr;
-  if (owned.size() < kLinear) {
-    for (const Owned& o : owned) {
-      if (o.kind == kind && o.match == p.match) winner = &o;
+  if (owned_count_[host] < kLinear) {
+    for (std::uint32_t i = owned_head_[host]; i != Route::kNone; i = owned_[i].next) {
+      if (owned_[i].kind == kind && owned_[i].match == p.match) winner = &owned_[i];
     }
     if (winner == nullptr) {
-      owned.push_back({p.order, p.rule, p.path, kind, p.match});
-      if (owned.size() == kLinear) {
-        for (const Owned& o : owned) {
-          owners_.insert(MatchKey{host, o.kind, o.match},
-                         static_cast<std::uint32_t>(large_owners_.size()));
-          large_owners_.push_back(o);
-        }
+      owned_.push_back({p.order, p.rule, p.path, kind, p.match, owned_head_[host]});
+      owned_head_[host] = static_cast<std::uint32_t>(owned_.size() - 1);
+      if (++owned_count_[host] == kLinear) {
+        for (std::uint32_t i = owned_head_[host]; i != Route::kNone; i = owned_[i].next)
+          owners_.insert(MatchKey{host, owned_[i].kind, owned_[i].match}, i);
       }
       return false;
     }
   } else {
-    auto [index, inserted] = owners_.insert(MatchKey{host, kind, p.match},
-                                            static_cast<std::uint32_t>(large_owners_.size()));
+    auto [index, inserted] =
+        owners_.insert(MatchKey{host, kind, p.match}, static_cast<std::uint32_t>(owned_.size()));
     if (inserted) {
-      large_owners_.push_back({p.order, p.rule, p.path, kind, p.match});
+      owned_.push_back({p.order, p.rule, p.path, kind, p.match, Route::kNone});
+      ++owned_count_[host];
       return false;
     }
-    winner = &large_owners_[index];
+    winner = &owned_[index];
   }
   const Ingress& ingress = *order_[p.order];
   const std::string& host_name = builder_.host_name(host);

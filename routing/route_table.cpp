@@ -156,8 +156,12 @@ void RouteTableBuilder::set_ingresses(std::vector<IngressRef> ingresses) {
   table_.ingresses_ = std::move(ingresses);
 }
 
-void RouteTableBuilder::reserve_routes(std::size_t count) {
-  table_.routes_.reserve(count);
+void RouteTableBuilder::reserve(std::size_t routes, std::size_t clusters, std::size_t hosts) {
+  table_.routes_.reserve(routes);
+  path_routes_.reserve(routes);
+  table_.clusters_.reserve(clusters);
+  table_.hosts_.reserve(hosts);
+  pending_.reserve(hosts);
 }
 
 std::uint32_t RouteTableBuilder::add_cluster(Cluster cluster) {
@@ -166,13 +170,12 @@ std::uint32_t RouteTableBuilder::add_cluster(Cluster cluster) {
 }
 
 std::uint32_t RouteTableBuilder::host(std::string_view name) {
-  auto [it, inserted] =
-      host_by_name_.try_emplace(name, static_cast<std::uint32_t>(pending_.size()));
+  auto [index, inserted] = host_by_name_.insert(name, static_cast<std::uint32_t>(pending_.size()));
   if (inserted) {
     pending_.emplace_back();
     table_.hosts_.emplace_back(name);
   }
-  return it->second;
+  return index;
 }
 
 std::uint32_t RouteTableBuilder::add_route(Route route, std::shared_ptr<const re2::RE2> regex) {
@@ -182,7 +185,8 @@ std::uint32_t RouteTableBuilder::add_route(Route route, std::shared_ptr<const re
   if (regex) {
     host.regexes.emplace_back(index, std::move(regex));
   } else {
-    host.routes.push_back(index);
+    ++host.paths;
+    path_routes_.push_back(index);
   }
   return index;
 }
@@ -220,11 +224,18 @@ std::shared_ptr<const RouteTable> RouteTableBuilder::build() {
     return x < y;
   });
 
-  std::size_t path_count = 0, pool_size = 0;
-  for (const PendingHost& p : pending_) {
-    path_count += p.routes.size();
-    for (std::uint32_t r : p.routes) pool_size += routes[r].path.size();
+  // Group the non-regex routes by host (a counting sort keeps the order of addition, which is
+  // the declaration-order tie-break).
+  std::vector<std::uint32_t> first_of_host(pending_.size() + 1, 0);
+  for (std::size_t h = 0; h < pending_.size(); ++h)
+    first_of_host[h + 1] = first_of_host[h] + pending_[h].paths;
+  std::vector<std::uint32_t> by_host(path_routes_.size());
+  {
+    std::vector<std::uint32_t> fill(first_of_host.begin(), first_of_host.end() - 1);
+    for (std::uint32_t r : path_routes_) by_host[fill[routes[r].host]++] = r;
   }
+  std::size_t path_count = path_routes_.size(), pool_size = 0;
+  for (std::uint32_t r : path_routes_) pool_size += routes[r].path.size();
   table->entries_.reserve(path_count);
   table->key_pool_.reserve(pool_size);
   table->display_order_.reserve(routes.size());
@@ -239,8 +250,9 @@ std::shared_ptr<const RouteTable> RouteTableBuilder::build() {
     vh.fallback = pending.fallback;
     vh.regexes = std::move(pending.regexes);
     vh.first_entry = static_cast<std::uint32_t>(table->entries_.size());
-    vh.entry_count = static_cast<std::uint32_t>(pending.routes.size());
-    for (std::uint32_t r : pending.routes) {
+    vh.entry_count = pending.paths;
+    for (std::uint32_t i = first_of_host[h]; i < first_of_host[h + 1]; ++i) {
+      const std::uint32_t r = by_host[i];
       const Route& route = routes[r];
       std::string_view key = match_key(route.path, route.path_type);
       table->entries_.push_back({static_cast<std::uint32_t>(table->key_pool_.size()),

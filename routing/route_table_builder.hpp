@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "routing/flat_index.hpp"
 #include "routing/route_table.hpp"
 
 namespace portico::routing {
@@ -19,7 +20,8 @@ class RouteTableBuilder {
  public:
   // The Ingresses routes refer to (Route::ingress indexes this list).
   void set_ingresses(std::vector<IngressRef> ingresses);
-  void reserve_routes(std::size_t count);
+  // Capacity for the expected numbers of routes, clusters and hosts (saves regrowth copies).
+  void reserve(std::size_t routes, std::size_t clusters, std::size_t hosts);
   std::uint32_t add_cluster(Cluster cluster);
   // The index of host `name` ("" for every host), created on first use. `name` must stay valid
   // until build() (the compiler passes views into the objects it compiles).
@@ -36,13 +38,14 @@ class RouteTableBuilder {
 
  private:
   struct PendingHost {
-    std::vector<std::uint32_t> routes;  // non-regex, in order of addition
+    std::uint32_t paths = 0;  // non-regex routes of this host
     std::vector<std::pair<std::uint32_t, std::shared_ptr<const re2::RE2>>> regexes;
     std::uint32_t fallback = RouteMatch::kNone;
   };
   RouteTable table_;
   std::vector<PendingHost> pending_;
-  std::unordered_map<std::string_view, std::uint32_t> host_by_name_;
+  std::vector<std::uint32_t> path_routes_;  // non-regex routes, in order of addition
+  FlatIndex<std::string_view, std::hash<std::string_view>> host_by_name_;
 };
 
 }  // namespace portico::routing

@@ -191,7 +191,7 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
     // ---- upstream connection
     const bool upgrade = is_upgrade(request.base());
     UpstreamFailure failure = UpstreamFailure::kNone;
-    auto upstream = co_await connect_upstream(worker, match.cluster, failure, upgrade);
+    auto upstream = co_await connect_upstream(worker, table, match.cluster, failure, upgrade);
     if (!upstream) {
       if (!co_await answer(status_for(failure))) co_return;
       continue;
@@ -294,7 +294,7 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
       if (upstream->reused && !retried && !body_streamed) {
         retried = true;
         WorkerMetrics::add(metrics.upstream_retries);
-        auto again = co_await connect_upstream(worker, match.cluster, failure, true);
+        auto again = co_await connect_upstream(worker, table, match.cluster, failure, true);
         if (!again) {
           if (!co_await answer(status_for(failure))) co_return;
           goto next_request;

@@ -52,20 +52,18 @@ asio::awaitable<UpstreamFailure> connect_once(Worker& worker, const UpstreamTarg
 
 }  // namespace
 
-asio::awaitable<std::optional<UpstreamConnection>> connect_upstream(Worker& worker,
-                                                                    std::uint32_t cluster,
-                                                                    UpstreamFailure& failure,
-                                                                    bool fresh,
-                                                                    const UpstreamTarget* avoid) {
+asio::awaitable<std::optional<UpstreamConnection>> connect_upstream(
+    Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
+    UpstreamFailure& failure, bool fresh, const UpstreamTarget* avoid) {
   UpstreamPool& pool = worker.pool();
-  const UpstreamTarget* target = pool.pick(cluster, avoid);
+  std::shared_ptr<const UpstreamTarget> target = pool.pick(table, cluster, avoid);
   if (target == nullptr) {
     failure = UpstreamFailure::kNoEndpoints;
     co_return std::nullopt;
   }
   if (!fresh) {
     if (auto pooled = pool.take(*target))
-      co_return UpstreamConnection{target, std::move(*pooled), true};
+      co_return UpstreamConnection{std::move(target), std::move(*pooled), true};
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
     beast::tcp_stream stream(worker.io());
@@ -78,7 +76,7 @@ asio::awaitable<std::optional<UpstreamConnection>> connect_upstream(Worker& work
     // A failed connect is retried once, on another endpoint when there is one.
     if (attempt == 0) {
       WorkerMetrics::add(worker.metrics().upstream_retries);
-      target = pool.pick(cluster, target);
+      target = pool.pick(table, cluster, target.get());
       if (target == nullptr) break;
     }
   }

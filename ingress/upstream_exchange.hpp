@@ -26,15 +26,16 @@ enum class UpstreamFailure {
 unsigned status_for(UpstreamFailure failure);
 
 struct UpstreamConnection {
-  const UpstreamTarget* target = nullptr;
+  std::shared_ptr<const UpstreamTarget> target;
   boost::beast::tcp_stream stream;
   bool reused = false;  // from the pool: the upstream may have closed it just now
 };
 
-// Connects to an endpoint of `cluster` (index in the worker's current table). `fresh` skips the
-// pool (after a reused connection failed). `avoid` is an endpoint to try not to pick.
+// Connects to an endpoint of cluster `cluster` of `table` (the table the request started with).
+// `fresh` skips the pool (after a reused connection failed). `avoid` is an endpoint to try not
+// to pick.
 boost::asio::awaitable<std::optional<UpstreamConnection>> connect_upstream(
-    Worker& worker, std::uint32_t cluster, UpstreamFailure& failure, bool fresh = false,
-    const UpstreamTarget* avoid = nullptr);
+    Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
+    UpstreamFailure& failure, bool fresh = false, const UpstreamTarget* avoid = nullptr);
 
 }  // namespace portico::ingress

@@ -13,6 +13,7 @@ void UpstreamPool::update(const routing::RouteTable& table) {
   std::unordered_set<std::string> live_endpoints;
   std::unordered_map<std::string, ClusterState> next;
   by_index_.assign(table.clusters().size(), nullptr);
+  table_ = &table;
   for (std::size_t i = 0; i < table.clusters().size(); ++i) {
     const routing::Cluster& cluster = table.clusters()[i];
     auto [it, inserted] = next.try_emplace(cluster.key);
@@ -32,7 +33,7 @@ void UpstreamPool::update(const routing::RouteTable& table) {
           target.address = tcp::endpoint(address, e.port);
         }
         live_endpoints.insert(target.key);
-        state.ready.push_back(std::move(target));
+        state.ready.push_back(std::make_shared<const UpstreamTarget>(std::move(target)));
       }
     }
     by_index_[i] = &state;
@@ -48,25 +49,35 @@ void UpstreamPool::update(const routing::RouteTable& table) {
   }
 }
 
-const UpstreamTarget* UpstreamPool::pick(std::uint32_t cluster, const UpstreamTarget* exclude) {
-  if (cluster >= by_index_.size()) return nullptr;
-  ClusterState& state = *by_index_[cluster];
+std::shared_ptr<const UpstreamTarget> UpstreamPool::pick(const routing::RouteTable& table,
+                                                         std::uint32_t cluster,
+                                                         const UpstreamTarget* exclude) {
+  ClusterState* found = nullptr;
+  if (&table == table_) {
+    if (cluster < by_index_.size()) found = by_index_[cluster];
+  } else if (cluster < table.clusters().size()) {
+    // A request that started before the last reload: same cluster by key, newest endpoints.
+    auto it = by_key_.find(table.clusters()[cluster].key);
+    if (it != by_key_.end()) found = &it->second;
+  }
+  if (found == nullptr) return nullptr;
+  ClusterState& state = *found;
   const std::size_t n = state.ready.size();
   if (n == 0) return nullptr;
-  if (n == 1) return &state.ready[0];
+  if (n == 1) return state.ready[0];
   if (config_.load_balancing == LoadBalancing::kLeastRequest) {
     // Power of two choices: two distinct random endpoints, the one with fewer requests in flight.
     std::size_t a = random_() % n;
     std::size_t b = (a + 1 + random_() % (n - 1)) % n;
-    const UpstreamTarget* x = &state.ready[a];
-    const UpstreamTarget* y = &state.ready[b];
-    if (x == exclude) return y;
-    if (y == exclude) return x;
+    const auto& x = state.ready[a];
+    const auto& y = state.ready[b];
+    if (x.get() == exclude) return y;
+    if (y.get() == exclude) return x;
     return in_flight_[x->key] <= in_flight_[y->key] ? x : y;
   }
-  const UpstreamTarget* chosen = &state.ready[state.next++ % n];
-  if (chosen == exclude) chosen = &state.ready[state.next++ % n];
-  return chosen;
+  const auto* chosen = &state.ready[state.next++ % n];
+  if (chosen->get() == exclude) chosen = &state.ready[state.next++ % n];
+  return *chosen;
 }
 
 std::optional<boost::beast::tcp_stream> UpstreamPool::take(const UpstreamTarget& target) {

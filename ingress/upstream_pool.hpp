@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -36,9 +37,13 @@ class UpstreamPool {
   // kept for every endpoint that still exists.
   void update(const routing::RouteTable& table);
 
-  // Chooses a ready endpoint of cluster `cluster` (an index into the table given to update()),
+  // Chooses a ready endpoint of cluster `cluster` of `table` (the table a request started with,
+  // which may be older than the one given to update() last: then the cluster is found by key),
   // avoiding `exclude` when another one exists. Null when the cluster has no ready endpoint.
-  const UpstreamTarget* pick(std::uint32_t cluster, const UpstreamTarget* exclude = nullptr);
+  // Targets are shared: a request keeps its own even if the cluster is gone after a reload.
+  std::shared_ptr<const UpstreamTarget> pick(const routing::RouteTable& table,
+                                             std::uint32_t cluster,
+                                             const UpstreamTarget* exclude = nullptr);
 
   // In-flight bookkeeping for least-request balancing.
   void started(const UpstreamTarget& target) { ++in_flight_[target.key]; }
@@ -53,7 +58,7 @@ class UpstreamPool {
 
  private:
   struct ClusterState {
-    std::vector<UpstreamTarget> ready;
+    std::vector<std::shared_ptr<const UpstreamTarget>> ready;
     std::size_t next = 0;  // round robin position
   };
   struct Idle {
@@ -63,7 +68,8 @@ class UpstreamPool {
 
   const ServeConfig& config_;
   std::unordered_map<std::string, ClusterState> by_key_;     // cluster key -> state
-  std::vector<ClusterState*> by_index_;                      // cluster index of the current table
+  std::vector<ClusterState*> by_index_;  // cluster index of table_ -> state
+  const routing::RouteTable* table_ = nullptr;  // the table given to update() last
   std::unordered_map<std::string, std::vector<Idle>> idle_;  // endpoint key -> connections
   std::unordered_map<std::string, int> in_flight_;
   std::minstd_rand random_{std::random_device{}()};

@@ -68,8 +68,8 @@ class UpstreamPool {
 
   const ServeConfig& config_;
   std::unordered_map<std::string, ClusterState> by_key_;     // cluster key -> state
-  std::vector<ClusterState*> by_index_;  // cluster index of table_ -> state
-  const routing::RouteTable* table_ = nullptr;  // the table given to update() last
+  std::vector<ClusterState*> by_index_;                      // cluster index of table_ -> state
+  const routing::RouteTable* table_ = nullptr;               // the table given to update() last
   std::unordered_map<std::string, std::vector<Idle>> idle_;  // endpoint key -> connections
   std::unordered_map<std::string, int> in_flight_;
   std::minstd_rand random_{std::random_device{}()};

@@ -11,6 +11,7 @@
 
 #include "ingress/access_log.hpp"
 #include "ingress/connection.hpp"
+#include "ingress/deadline.hpp"
 #include "ingress/forwarded_headers.hpp"
 #include "ingress/upstream_exchange.hpp"
 #include "ingress/worker.hpp"
@@ -69,7 +70,6 @@ template <typename From, typename To>
 asio::awaitable<void> pipe(From& from, To& to) {
   std::vector<char> buffer(kPiece);
   for (;;) {
-    lowest(from).expires_never();
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), kNoThrow);
     if (n > 0) {
       auto [wec, w] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
@@ -119,13 +119,16 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
   } closing{metrics};
   std::vector<char> piece(kPiece);
   bool first = true;
+  // One watchdog for this connection's timeouts instead of a timer per read and write.
+  lowest(client).expires_never();
+  Deadline deadline(client.get_executor(), lowest(client).socket());
 
   for (;;) {
     // ---- request header
     http::request_parser<http::buffer_body> parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(boost::none);
-    lowest(client).expires_after(first ? config.request_header_timeout : config.idle_timeout);
+    deadline.client(first ? config.request_header_timeout : config.idle_timeout);
     // Between requests the connection is idle: a drain may close it.
     if (info.idle != nullptr) *info.idle = !first && buffer.size() == 0;
     if (worker.draining() && !first && buffer.size() == 0) co_return;
@@ -135,7 +138,7 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
     if (info.idle != nullptr) *info.idle = false;
     if (read_ec) {
       if (read_ec == http::error::end_of_stream || read_ec == asio::error::eof ||
-          read_ec == beast::error::timeout || read_ec == asio::error::operation_aborted ||
+          deadline.client_expired() || read_ec == asio::error::operation_aborted ||
           read_ec == asio::error::connection_reset || buffer.size() == 0)
         co_return;
       unsigned status = read_ec == http::error::header_limit ? 431 : 400;
@@ -232,18 +235,18 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
         request.body().data = nullptr;
         request.body().size = 0;
         request.body().more = false;
-        upstream->stream.expires_after(config.upstream_timeout);
-        auto [ec, n] = co_await http::async_write(upstream->stream, serializer, kNoThrow);
+        deadline.upstream(upstream->stream->socket(), config.upstream_timeout);
+        auto [ec, n] = co_await http::async_write(*upstream->stream, serializer, kNoThrow);
         sent = !ec;
       } else {
         body_streamed = true;
-        upstream->stream.expires_after(config.upstream_timeout);
-        auto [hec, hn] = co_await http::async_write_header(upstream->stream, serializer, kNoThrow);
+        deadline.upstream(upstream->stream->socket(), config.upstream_timeout);
+        auto [hec, hn] = co_await http::async_write_header(*upstream->stream, serializer, kNoThrow);
         sent = !hec;
         while (sent && !parser.is_done()) {
           request.body().data = piece.data();
           request.body().size = piece.size();
-          lowest(client).expires_after(config.upstream_timeout);
+          deadline.client(config.upstream_timeout);
           auto [cec, cn] = co_await http::async_read(client, buffer, parser, kNoThrow);
           if (cec && cec != http::error::need_buffer) {
             // The client went away or sent a broken body: nothing to answer.
@@ -254,8 +257,8 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
           request.body().data = piece.data();
           request.body().size = got;
           request.body().more = !parser.is_done();
-          upstream->stream.expires_after(config.upstream_timeout);
-          auto [wec, wn] = co_await http::async_write(upstream->stream, serializer, kNoThrow);
+          deadline.upstream(upstream->stream->socket(), config.upstream_timeout);
+          auto [wec, wn] = co_await http::async_write(*upstream->stream, serializer, kNoThrow);
           if (wec && wec != http::error::need_buffer) sent = false;
         }
       }
@@ -267,8 +270,8 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
           response_parser->body_limit(boost::none);
           response_parser->header_limit(kHeaderLimit);
           if (request.method() == http::verb::head) response_parser->skip(true);
-          upstream->stream.expires_after(config.upstream_timeout);
-          auto [read_ec, n] = co_await http::async_read_header(upstream->stream, upstream_buffer,
+          deadline.upstream(upstream->stream->socket(), config.upstream_timeout);
+          auto [read_ec, n] = co_await http::async_read_header(*upstream->stream, upstream_buffer,
                                                                *response_parser, kNoThrow);
           ec = read_ec;
           // An interim response (100 Continue, 103 Early Hints) is not the answer: skip it.
@@ -277,7 +280,7 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
           response_parser.emplace();
         }
         if (!ec) break;
-        if (ec == beast::error::timeout) {
+        if (deadline.upstream_expired()) {
           WorkerMetrics::add(metrics.upstream_timeouts);
           if (!co_await answer(504)) co_return;
           goto next_request;
@@ -346,13 +349,13 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
         if (more) {
           response.body().data = piece.data();
           response.body().size = piece.size();
-          upstream->stream.expires_after(config.upstream_timeout);
-          auto [rec, rn] = co_await http::async_read(upstream->stream, upstream_buffer,
+          deadline.upstream(upstream->stream->socket(), config.upstream_timeout);
+          auto [rec, rn] = co_await http::async_read(*upstream->stream, upstream_buffer,
                                                      *response_parser, kNoThrow);
           if (rec && rec != http::error::need_buffer) {
             // The upstream failed mid-body: the client can only see the connection close
             // before the announced end.
-            if (rec == beast::error::timeout) WorkerMetrics::add(metrics.upstream_timeouts);
+            if (deadline.upstream_expired()) WorkerMetrics::add(metrics.upstream_timeouts);
             ok = false;
             keep_alive = false;
             break;
@@ -363,7 +366,7 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
           more = !response_parser->is_done();
           response.body().more = more;
         }
-        lowest(client).expires_after(config.upstream_timeout);
+        deadline.client(config.upstream_timeout);
         auto [wec, wn] = co_await http::async_write(client, serializer, kNoThrow);
         bytes_out += wn;
         if (wec && wec != http::error::need_buffer) {
@@ -389,10 +392,13 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
 
       if (switching && ok) {
         // WebSocket (or any upgrade): bytes both ways until either side closes.
+        deadline.clear_client();
+        deadline.release_upstream();
         using namespace asio::experimental::awaitable_operators;
-        co_await (pipe(client, upstream->stream) && pipe(upstream->stream, client));
+        co_await (pipe(client, *upstream->stream) && pipe(*upstream->stream, client));
         co_return;
       }
+      deadline.release_upstream();
       if (ok && response_parser->is_done() && upstream_keep_alive && !switching)
         worker.pool().give_back(*upstream->target, std::move(upstream->stream));
       if (!ok || !keep_alive) {

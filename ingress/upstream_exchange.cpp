@@ -41,12 +41,15 @@ asio::awaitable<UpstreamFailure> connect_once(Worker& worker, const UpstreamTarg
     if (ec) co_return UpstreamFailure::kConnect;
     auto [connect_ec, endpoint] = co_await stream.async_connect(results, kNoThrow);
     if (connect_ec == beast::error::timeout) co_return UpstreamFailure::kTimeout;
-    co_return connect_ec ? UpstreamFailure::kConnect : UpstreamFailure::kNone;
+    if (connect_ec) co_return UpstreamFailure::kConnect;
+    stream.expires_never();
+    co_return UpstreamFailure::kNone;
   }
   auto [ec] = co_await stream.async_connect(target.address, kNoThrow);
   if (ec == beast::error::timeout) co_return UpstreamFailure::kTimeout;
   if (ec) co_return UpstreamFailure::kConnect;
   stream.socket().set_option(tcp::no_delay(true));
+  stream.expires_never();  // the front end's Deadline watches it from here
   co_return UpstreamFailure::kNone;
 }
 
@@ -63,11 +66,11 @@ asio::awaitable<std::optional<UpstreamConnection>> connect_upstream(
   }
   if (!fresh) {
     if (auto pooled = pool.take(*target))
-      co_return UpstreamConnection{std::move(target), std::move(*pooled), true};
+      co_return UpstreamConnection{std::move(target), std::move(pooled), true};
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
-    beast::tcp_stream stream(worker.io());
-    failure = co_await connect_once(worker, *target, stream);
+    auto stream = std::make_unique<beast::tcp_stream>(worker.io());
+    failure = co_await connect_once(worker, *target, *stream);
     if (failure == UpstreamFailure::kNone)
       co_return UpstreamConnection{target, std::move(stream), false};
     WorkerMetrics::add(worker.metrics().upstream_connect_errors);

@@ -27,8 +27,8 @@ unsigned status_for(UpstreamFailure failure);
 
 struct UpstreamConnection {
   std::shared_ptr<const UpstreamTarget> target;
-  boost::beast::tcp_stream stream;
-  bool reused = false;  // from the pool: the upstream may have closed it just now
+  UpstreamPool::Connection stream;  // never null
+  bool reused = false;              // from the pool: the upstream may have closed it just now
 };
 
 // Connects to an endpoint of cluster `cluster` of `table` (the table the request started with).

@@ -80,9 +80,9 @@ std::shared_ptr<const UpstreamTarget> UpstreamPool::pick(const routing::RouteTab
   return *chosen;
 }
 
-std::optional<boost::beast::tcp_stream> UpstreamPool::take(const UpstreamTarget& target) {
+UpstreamPool::Connection UpstreamPool::take(const UpstreamTarget& target) {
   auto it = idle_.find(target.key);
-  if (it == idle_.end()) return std::nullopt;
+  if (it == idle_.end()) return nullptr;
   auto now = std::chrono::steady_clock::now();
   while (!it->second.empty()) {
     Idle idle = std::move(it->second.back());
@@ -94,16 +94,16 @@ std::optional<boost::beast::tcp_stream> UpstreamPool::take(const UpstreamTarget&
     // just-closed one is retried on a new connection.
     if (now - idle.since < std::chrono::seconds(1)) return std::move(idle.stream);
     char byte;
-    ssize_t n = ::recv(idle.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(idle.stream->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(idle.stream);
   }
-  return std::nullopt;
+  return nullptr;
 }
 
-void UpstreamPool::give_back(const UpstreamTarget& target, boost::beast::tcp_stream&& stream) {
+void UpstreamPool::give_back(const UpstreamTarget& target, Connection stream) {
   auto& list = idle_[target.key];
   if (list.size() >= config_.upstream_idle_per_endpoint) return;
-  stream.expires_never();
+  stream->expires_never();
   list.push_back({std::move(stream), std::chrono::steady_clock::now()});
 }
 

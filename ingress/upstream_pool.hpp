@@ -49,10 +49,15 @@ class UpstreamPool {
   void started(const UpstreamTarget& target) { ++in_flight_[target.key]; }
   void finished(const UpstreamTarget& target) { --in_flight_[target.key]; }
 
-  // An idle connection to `target` that the peer has not closed, if one is pooled.
-  std::optional<boost::beast::tcp_stream> take(const UpstreamTarget& target);
+  // Connections are held by pointer: moving a beast::tcp_stream allocates a new implementation
+  // (it keeps the old one valid for pending operations), which cost a few allocations per
+  // request before.
+  using Connection = std::unique_ptr<boost::beast::tcp_stream>;
+
+  // An idle connection to `target` that the peer has not closed, or null.
+  Connection take(const UpstreamTarget& target);
   // Keeps a connection whose last response was read completely and allows keep-alive.
-  void give_back(const UpstreamTarget& target, boost::beast::tcp_stream&& stream);
+  void give_back(const UpstreamTarget& target, Connection stream);
 
   std::size_t idle_connections() const;
 
@@ -62,7 +67,7 @@ class UpstreamPool {
     std::size_t next = 0;  // round robin position
   };
   struct Idle {
-    boost::beast::tcp_stream stream;
+    Connection stream;
     std::chrono::steady_clock::time_point since;
   };
 

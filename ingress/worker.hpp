@@ -91,7 +91,9 @@ class Worker {
   unsigned index_;
   const ServeConfig& config_;
   watch::Publisher& publisher_;
-  boost::asio::io_context io_{1};
+  // One thread runs it; sockets are only touched from that thread, so the reactor needs no
+  // locks (the scheduler keeps its own, for post() and stop() from other threads).
+  boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::unique_ptr<boost::asio::ip::tcp::acceptor> http_acceptor_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> https_acceptor_;
   std::uint16_t http_port_ = 0;

@@ -118,6 +118,11 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
     ~Closing() { WorkerMetrics::sub(m.open_connections[0]); }
   } closing{metrics};
   std::vector<char> piece(kPiece);
+  buffer.reserve(16 * 1024);
+  // Beast reads only into a buffer's free space: without room, bodies arrive ~600 bytes a read.
+  // Kept for the connection; cleared for each request's upstream exchange.
+  beast::flat_buffer upstream_buffer;
+  upstream_buffer.reserve(kPiece);
   bool first = true;
   // One watchdog for this connection's timeouts instead of a timer per read and write.
   lowest(client).expires_never();
@@ -226,7 +231,7 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
     bool sent = false;
     bool retried = false;
     std::optional<http::response_parser<http::buffer_body>> response_parser;
-    beast::flat_buffer upstream_buffer;
+    upstream_buffer.clear();
     for (;;) {
       response_parser.emplace();
       bool body_streamed = false;
@@ -254,7 +259,8 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
           }
           std::size_t got = piece.size() - request.body().size;
           bytes_in += got;
-          request.body().data = piece.data();
+          // A non-null empty piece would serialize as a zero-size chunk, i.e. the end.
+          request.body().data = got > 0 ? piece.data() : nullptr;
           request.body().size = got;
           request.body().more = !parser.is_done();
           deadline.upstream(upstream->stream->socket(), config.upstream_timeout);
@@ -361,7 +367,7 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
             break;
           }
           std::size_t got = piece.size() - response.body().size;
-          response.body().data = piece.data();
+          response.body().data = got > 0 ? piece.data() : nullptr;
           response.body().size = got;
           more = !response_parser->is_done();
           response.body().more = more;
@@ -399,7 +405,9 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
         co_return;
       }
       deadline.release_upstream();
-      if (ok && response_parser->is_done() && upstream_keep_alive && !switching)
+      // Bytes after the end of the response mean a confused upstream: not reused.
+      if (ok && response_parser->is_done() && upstream_keep_alive && !switching &&
+          upstream_buffer.size() == 0)
         worker.pool().give_back(*upstream->target, std::move(upstream->stream));
       if (!ok || !keep_alive) {
         if (ok) {

@@ -1,0 +1,451 @@
+#include "ingress/http2_connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
+
+#include "ingress/worker.hpp"
+
+namespace portico::ingress {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::uint32_t kMaxConcurrentStreams = 128;
+// Per-stream receive window: what one request may have in flight towards a slow upstream.
+constexpr std::uint32_t kStreamWindow = 1 << 20;
+// Connection receive window: bounds the request body bytes one connection can make us hold,
+// large enough that one stalled upload does not stop the others.
+constexpr std::int32_t kConnectionWindow = 8 << 20;
+constexpr std::uint32_t kHeaderListLimit = 64 * 1024;
+// Response body bytes a connection buffers for a client slower than its upstreams, over all
+// streams: one fast download fills its ring, 128 stalled ones cannot make it 128 rings.
+constexpr std::size_t kResponseBudget = 2 << 20;
+// Stream coroutines may outlive their nghttp2 stream for a moment (a reset closes the upstream
+// connection, the coroutine sees it on its next resumption); past this many, stop reading.
+constexpr std::size_t kMaxTasks = 2 * kMaxConcurrentStreams;
+// Between the shutdown notice and the real GOAWAY: about a round trip, so that requests the
+// client sent before it saw the notice are still accepted (RFC 9113 section 6.8).
+constexpr auto kGoawayDelay = std::chrono::milliseconds(1000);
+
+bool connection_specific(std::string_view name) {
+  return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
+         name == "transfer-encoding" || name == "upgrade";
+}
+
+}  // namespace
+
+Http2Connection::Http2Connection(Worker& worker, const ConnectionInfo& info)
+    : worker_(worker),
+      info_(info),
+      writer_signal_(worker.io()),
+      reader_signal_(worker.io()),
+      last_activity_(std::chrono::steady_clock::now()) {}
+
+Http2Connection::~Http2Connection() {
+  if (info_.idle != nullptr) *info_.idle = false;
+}
+
+bool Http2Connection::start() {
+  // One callback table and option set for every session; nghttp2 copies both.
+  struct Setup {
+    nghttp2_session_callbacks* callbacks = nullptr;
+    nghttp2_option* option = nullptr;
+    Setup() {
+      if (nghttp2_session_callbacks_new(&callbacks) != 0 || nghttp2_option_new(&option) != 0)
+        return;
+      nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &on_begin_headers);
+      nghttp2_session_callbacks_set_on_header_callback(callbacks, &on_header);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &on_frame_recv);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, &on_data_chunk_recv);
+      nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, &on_frame_send);
+      nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &on_stream_close);
+      // Window updates follow what was written to the upstream, not what arrived.
+      nghttp2_option_set_no_auto_window_update(option, 1);
+    }
+    ~Setup() {
+      nghttp2_session_callbacks_del(callbacks);
+      nghttp2_option_del(option);
+    }
+  };
+  static const Setup setup;
+  if (setup.callbacks == nullptr || setup.option == nullptr) return false;
+
+  nghttp2_session* raw = nullptr;
+  if (nghttp2_session_server_new2(&raw, setup.callbacks, this, setup.option) != 0) return false;
+  session_.reset(raw);
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, kHeaderListLimit},
+  };
+  if (nghttp2_submit_settings(session_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings)) !=
+      0)
+    return false;
+  if (nghttp2_session_set_local_window_size(session_.get(), NGHTTP2_FLAG_NONE, 0,
+                                            kConnectionWindow) != 0)
+    return false;
+  update_idle();
+  return true;
+}
+
+bool Http2Connection::receive(const std::uint8_t* data, std::size_t size) {
+  if (failed_ || aborted_) return false;
+  if (nghttp2_session_mem_recv(session_.get(), data, size) < 0) {
+    failed_ = true;
+    return false;
+  }
+  start_tasks();
+  wake_writer();
+  return true;
+}
+
+bool Http2Connection::collect(std::vector<std::uint8_t>& out, std::size_t limit) {
+  if (failed_) return false;
+  while (out.size() < limit) {
+    const std::uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(session_.get(), &data);
+    if (n < 0) {
+      failed_ = true;
+      return false;
+    }
+    if (n == 0) break;
+    out.insert(out.end(), data, data + n);
+  }
+  return true;
+}
+
+bool Http2Connection::finished() const {
+  return failed_ || (nghttp2_session_want_read(session_.get()) == 0 &&
+                     nghttp2_session_want_write(session_.get()) == 0);
+}
+
+void Http2Connection::tick() {
+  if (failed_ || aborted_ || goaway_sent_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (worker_.draining()) {
+    if (!shutdown_notice_sent_) {
+      shutdown_notice_sent_ = true;
+      notice_sent_at_ = now;
+      nghttp2_submit_shutdown_notice(session_.get());
+    } else if (now - notice_sent_at_ >= kGoawayDelay) {
+      // Streams up to the last one processed still finish; the session ends after them.
+      goaway_sent_ = true;
+      nghttp2_submit_goaway(session_.get(), NGHTTP2_FLAG_NONE,
+                            nghttp2_session_get_last_proc_stream_id(session_.get()),
+                            NGHTTP2_NO_ERROR, nullptr, 0);
+    }
+  } else if (running_tasks_ == 0 && now - last_activity_ >= worker_.config().idle_timeout) {
+    // Idle: no request in progress and no request or response bytes moved for the timeout.
+    // Streams may still be open (a header never completed, a client that stopped granting
+    // window); terminating, not just GOAWAY, closes the connection after the frame anyway.
+    goaway_sent_ = true;
+    nghttp2_session_terminate_session(session_.get(), NGHTTP2_NO_ERROR);
+  }
+}
+
+void Http2Connection::abort() {
+  aborted_ = true;
+  for (auto& [id, stream] : streams_) stream->abandon();
+  reader_signal_.cancel();
+  update_idle();
+}
+
+void Http2Connection::set_writing(bool writing) {
+  writing_ = writing;
+  update_idle();
+}
+
+bool Http2Connection::reading_paused() const {
+  return running_tasks_ >= kMaxTasks && !aborted_;
+}
+
+asio::awaitable<void> Http2Connection::wait_for_work(std::chrono::milliseconds timeout) {
+  writer_signal_.expires_after(timeout);
+  co_await writer_signal_.async_wait(kNoThrow);
+}
+
+asio::awaitable<void> Http2Connection::wait_for_tasks() {
+  reader_signal_.expires_after(std::chrono::seconds(1));
+  co_await reader_signal_.async_wait(kNoThrow);
+}
+
+void Http2Connection::submit_response(Http2Stream& stream, std::span<const nghttp2_nv> fields,
+                                      bool with_body) {
+  if (stream.closed || aborted_) return;
+  nghttp2_data_provider provider{};
+  provider.source.ptr = &stream;
+  provider.read_callback = &read_body;
+  if (nghttp2_submit_response(session_.get(), stream.id, fields.data(), fields.size(),
+                              with_body ? &provider : nullptr) != 0) {
+    reset(stream, NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  response_buffered_ += stream.response_body.size();  // a generated body is there already
+  stream.response_submitted = true;
+  wake_writer();
+}
+
+void Http2Connection::submit_continue(Http2Stream& stream) {
+  if (stream.closed || aborted_) return;
+  static const char kName[] = ":status";
+  static const char kValue[] = "100";
+  const nghttp2_nv status{const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(kName)),
+                          const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(kValue)),
+                          sizeof(kName) - 1, sizeof(kValue) - 1, NGHTTP2_NV_FLAG_NONE};
+  nghttp2_submit_headers(session_.get(), NGHTTP2_FLAG_NONE, stream.id, nullptr, &status, 1,
+                         nullptr);
+  wake_writer();
+}
+
+void Http2Connection::resume_body(Http2Stream& stream, std::size_t added) {
+  response_buffered_ += added;
+  if (stream.closed || aborted_) return;
+  if (stream.data_deferred) {
+    stream.data_deferred = false;
+    nghttp2_session_resume_data(session_.get(), stream.id);
+  }
+  wake_writer();
+}
+
+bool Http2Connection::over_budget() const {
+  return response_buffered_ >= kResponseBudget;
+}
+
+void Http2Connection::buffered_less(std::size_t n) {
+  const bool was_over = over_budget();
+  response_buffered_ -= std::min(n, response_buffered_);
+  if (was_over && !over_budget()) {
+    for (auto& [id, stream] : streams_) {
+      if (stream->task_running) stream->wake();
+    }
+  }
+}
+
+void Http2Connection::consume(Http2Stream& stream, std::size_t size) {
+  size = std::min(size, stream.unconsumed);
+  if (size == 0 || aborted_) return;
+  stream.unconsumed -= size;
+  nghttp2_session_consume(session_.get(), stream.id, size);
+  wake_writer();
+}
+
+void Http2Connection::reset(Http2Stream& stream, std::uint32_t error_code) {
+  if (stream.closed || aborted_) return;
+  nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream.id, error_code);
+  wake_writer();
+}
+
+Http2Stream* Http2Connection::find(std::int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second.get();
+}
+
+void Http2Connection::header(Http2Stream& stream, std::string_view name, std::string_view value) {
+  // RFC 9113 section 6.5.2 counts 32 bytes of overhead per field.
+  stream.header_bytes += name.size() + value.size() + 32;
+  if (stream.header_bytes > kHeaderListLimit) stream.header_too_large = true;
+  if (stream.header_too_large) return;
+  if (!name.empty() && name.front() == ':') {
+    if (name == ":method") {
+      stream.method = value;
+    } else if (name == ":path") {
+      stream.path = value;
+    } else if (name == ":authority") {
+      stream.authority = value;
+    } else if (name == ":scheme") {
+      stream.scheme = value;
+    }
+    return;
+  }
+  if (name == "host") {
+    stream.host_field = value;
+  } else if (name == "cookie") {
+    if (!stream.cookie.empty()) stream.cookie += "; ";
+    stream.cookie += value;
+  } else if (!connection_specific(name)) {
+    stream.request.insert(name, value);
+  }
+}
+
+void Http2Connection::start_tasks() {
+  for (std::int32_t id : ready_) {
+    Http2Stream* stream = find(id);
+    if (stream == nullptr || stream->closed) continue;
+    stream->task_running = true;
+    ++running_tasks_;
+    asio::co_spawn(worker_.io(), relay_http2_stream(*this, *stream),
+                   [this, stream](std::exception_ptr) { task_finished(*stream); });
+  }
+  ready_.clear();
+}
+
+void Http2Connection::task_finished(Http2Stream& stream) {
+  stream.task_running = false;
+  --running_tasks_;
+  last_activity_ = std::chrono::steady_clock::now();
+  stream.upstream.reset();
+  if (!stream.closed) {
+    // Every path of the relay answers; this is the backstop for one that threw.
+    if (!stream.response_submitted) reset(stream, NGHTTP2_INTERNAL_ERROR);
+    release_body(stream);
+  } else {
+    erase(stream.id);
+  }
+  wake_writer();
+  reader_signal_.cancel();
+}
+
+void Http2Connection::release_body(Http2Stream& stream) {
+  stream.discard_body = true;
+  stream.request_body.clear();
+  if (stream.unconsumed > 0 && !aborted_)
+    nghttp2_session_consume(session_.get(), stream.id, stream.unconsumed);
+  stream.unconsumed = 0;
+}
+
+void Http2Connection::erase(std::int32_t stream_id) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return;
+  const std::size_t left = it->second->response_body.size();
+  streams_.erase(it);
+  buffered_less(left);
+  last_activity_ = std::chrono::steady_clock::now();
+  update_idle();
+}
+
+void Http2Connection::update_idle() {
+  // An idle connection is one a drain may close outright: no stream, nothing being written.
+  if (info_.idle != nullptr) *info_.idle = streams_.empty() && !writing_ && !aborted_;
+}
+
+// ---- nghttp2 callbacks. They never throw into nghttp2 (C): allocation failures become a
+// stream reset or a failed session.
+
+int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  try {
+    c.streams_.emplace(
+        frame->hd.stream_id,
+        std::make_unique<Http2Stream>(frame->hd.stream_id, c.worker_.io().get_executor()));
+  } catch (...) {
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  c.last_activity_ = std::chrono::steady_clock::now();
+  c.update_idle();
+  return 0;
+}
+
+int Http2Connection::on_header(nghttp2_session*, const nghttp2_frame* frame,
+                               const std::uint8_t* name, std::size_t name_length,
+                               const std::uint8_t* value, std::size_t value_length, std::uint8_t,
+                               void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+  Http2Stream* stream = c.find(frame->hd.stream_id);
+  // Trailer fields (a second HEADERS) are not forwarded: HTTP/1.1 upstreams rarely take them.
+  if (stream == nullptr || stream->headers_complete) return 0;
+  try {
+    c.header(*stream, {reinterpret_cast<const char*>(name), name_length},
+             {reinterpret_cast<const char*>(value), value_length});
+  } catch (...) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
+int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) return 0;
+  Http2Stream* stream = c.find(frame->hd.stream_id);
+  if (stream == nullptr) return 0;
+  const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    stream->headers_complete = true;
+    stream->request_complete = end_stream;
+    try {
+      c.ready_.push_back(stream->id);
+    } catch (...) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+  } else if (end_stream) {
+    stream->request_complete = true;
+    stream->wake();
+  }
+  return 0;
+}
+
+int Http2Connection::on_data_chunk_recv(nghttp2_session* session, std::uint8_t,
+                                        std::int32_t stream_id, const std::uint8_t* data,
+                                        std::size_t length, void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  Http2Stream* stream = c.find(stream_id);
+  if (stream == nullptr || stream->discard_body || stream->closed) {
+    nghttp2_session_consume(session, stream_id, length);
+    return 0;
+  }
+  try {
+    stream->request_body.insert(stream->request_body.end(), data, data + length);
+  } catch (...) {
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  stream->unconsumed += length;
+  c.last_activity_ = std::chrono::steady_clock::now();
+  stream->wake();
+  return 0;
+}
+
+int Http2Connection::on_frame_send(nghttp2_session* session, const nghttp2_frame* frame,
+                                   void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0)
+    return 0;
+  Http2Stream* stream = c.find(frame->hd.stream_id);
+  if (stream != nullptr && !stream->request_complete && !stream->closed) {
+    // The response is complete before the request body (a 404 to an upload): RFC 9113 section
+    // 8.1 lets the server stop the rest with RST_STREAM(NO_ERROR).
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream->id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
+int Http2Connection::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t,
+                                     void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  Http2Stream* stream = c.find(stream_id);
+  if (stream == nullptr) return 0;
+  c.release_body(*stream);
+  if (stream->task_running) {
+    stream->abandon();  // the coroutine finishes, then task_finished erases the stream
+  } else {
+    c.erase(stream_id);
+  }
+  return 0;
+}
+
+ssize_t Http2Connection::read_body(nghttp2_session*, std::int32_t, std::uint8_t* buffer,
+                                   std::size_t length, std::uint32_t* data_flags,
+                                   nghttp2_data_source* source, void* self) {
+  auto& stream = *static_cast<Http2Stream*>(source->ptr);
+  auto& c = *static_cast<Http2Connection*>(self);
+  c.last_activity_ = std::chrono::steady_clock::now();
+  std::size_t n = stream.response_body.take(buffer, length);
+  c.buffered_less(n);
+  if (stream.response_eof && stream.response_body.size() == 0) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  } else if (n == 0) {
+    stream.data_deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  if (n > 0) stream.wake();  // room for the next piece from the upstream
+  return static_cast<ssize_t>(n);
+}
+
+}  // namespace portico::ingress

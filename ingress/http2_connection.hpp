@@ -1,0 +1,136 @@
+#pragma once
+
+// The protocol half of an HTTP/2 server connection: an nghttp2 server session driven by memory
+// buffers (the nghttpx way: bytes in with mem_recv, frames out with mem_send), the streams it
+// carries, and the connection's policies (SETTINGS, flow control, GOAWAY on drain and on idle
+// timeout). It does no I/O of its own: serve_http2 feeds it what the socket delivers and writes
+// what collect() gathers, so the same code serves h2c and h2 over TLS.
+//
+// Everything runs on the worker's thread. Each request stream runs as its own coroutine
+// (relay_http2_stream) on the same executor; the connection object must outlive them all, so its
+// owner calls abort() and waits until running_tasks() is zero before destroying it.
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "ingress/connection.hpp"
+#include "ingress/http2_stream.hpp"
+
+namespace portico::ingress {
+
+class Worker;
+
+class Http2Connection {
+ public:
+  Http2Connection(Worker& worker, const ConnectionInfo& info);
+  ~Http2Connection();
+  Http2Connection(const Http2Connection&) = delete;
+  Http2Connection& operator=(const Http2Connection&) = delete;
+
+  // Creates the session and queues the server's SETTINGS. False when nghttp2 cannot allocate.
+  bool start();
+
+  // ---- for the connection's I/O loops (serve_http2)
+  // Feeds bytes received from the client. False on a fatal error: close the connection.
+  bool receive(const std::uint8_t* data, std::size_t size);
+  // Appends frames ready to go out to `out` until it holds about `limit` bytes, so that small
+  // frames leave in one write. False on a fatal error.
+  bool collect(std::vector<std::uint8_t>& out, std::size_t limit);
+  // Nothing more to read or write: GOAWAY went out and every stream is closed, or a fatal error.
+  bool finished() const;
+  // Applies the drain (GOAWAY once the worker drains) and the idle timeout (GOAWAY and close
+  // when no request made progress for idle_timeout). Cheap; called on every turn of the writer.
+  void tick();
+  // Tells the streams that the connection is gone: their upstream connections are closed.
+  void abort();
+  // The writer marks the time a write is in flight: a connection with output pending is not idle.
+  void set_writing(bool writing);
+
+  // A fatal error happened or abort() was called: the I/O loops should stop.
+  bool closing() const { return failed_ || aborted_; }
+  std::size_t running_tasks() const { return running_tasks_; }
+  // Too many stream coroutines still winding down (a client resetting streams as fast as it
+  // opens them): the reader stops reading until some finish.
+  bool reading_paused() const;
+  // The writer sleeps here until wake_writer() or `timeout`.
+  boost::asio::awaitable<void> wait_for_work(std::chrono::milliseconds timeout);
+  // The reader sleeps here while reading_paused().
+  boost::asio::awaitable<void> wait_for_tasks();
+  void wake_writer() { writer_signal_.cancel(); }
+
+  // ---- for the stream coroutines
+  Worker& worker() const { return worker_; }
+  const ConnectionInfo& info() const { return info_; }
+  // Queues the response HEADERS (`fields` starts with ":status"); with a body, DATA frames are
+  // then taken from stream.response_body until response_eof.
+  void submit_response(Http2Stream& stream, std::span<const nghttp2_nv> fields, bool with_body);
+  // Queues an interim 100 (Continue) response: the client may send the request body.
+  void submit_continue(Http2Stream& stream);
+  // `added` new response body bytes (or the end of them) are in the ring.
+  void resume_body(Http2Stream& stream, std::size_t added);
+  // The response bytes buffered by all streams reached the connection's budget: streams with
+  // something buffered already wait before reading more from their upstreams.
+  bool over_budget() const;
+  // `size` request body bytes were written to the upstream: the client may send that much more.
+  void consume(Http2Stream& stream, std::size_t size);
+  // RST_STREAM with `error_code` (an nghttp2_error_code), unless the stream is already closed.
+  void reset(Http2Stream& stream, std::uint32_t error_code);
+
+ private:
+  struct SessionDeleter {
+    void operator()(nghttp2_session* session) const { nghttp2_session_del(session); }
+  };
+
+  static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                       std::size_t name_length, const std::uint8_t* value, std::size_t value_length,
+                       std::uint8_t flags, void* self);
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int on_data_chunk_recv(nghttp2_session*, std::uint8_t flags, std::int32_t stream_id,
+                                const std::uint8_t* data, std::size_t length, void* self);
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* self);
+  static int on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code,
+                             void* self);
+  static ssize_t read_body(nghttp2_session*, std::int32_t stream_id, std::uint8_t* buffer,
+                           std::size_t length, std::uint32_t* data_flags,
+                           nghttp2_data_source* source, void* self);
+
+  Http2Stream* find(std::int32_t stream_id);
+  void header(Http2Stream& stream, std::string_view name, std::string_view value);
+  void start_tasks();
+  void task_finished(Http2Stream& stream);
+  // Returns the window of every body byte the stream still holds; later bytes too.
+  void release_body(Http2Stream& stream);
+  void erase(std::int32_t stream_id);
+  void update_idle();
+  void buffered_less(std::size_t n);
+
+  Worker& worker_;
+  const ConnectionInfo& info_;
+  boost::asio::steady_timer writer_signal_;
+  boost::asio::steady_timer reader_signal_;
+  std::unordered_map<std::int32_t, std::unique_ptr<Http2Stream>> streams_;
+  std::vector<std::int32_t> ready_;  // header complete during mem_recv: start after it returns
+  std::size_t running_tasks_ = 0;
+  std::size_t response_buffered_ = 0;  // in all the streams' rings
+  bool failed_ = false;
+  bool aborted_ = false;
+  bool writing_ = false;
+  bool shutdown_notice_sent_ = false;
+  bool goaway_sent_ = false;
+  std::chrono::steady_clock::time_point last_activity_;  // of requests, not of PINGs
+  std::chrono::steady_clock::time_point notice_sent_at_;
+  // Declared last: destroyed first, while the streams its data sources point to still exist.
+  std::unique_ptr<nghttp2_session, SessionDeleter> session_;
+};
+
+}  // namespace portico::ingress

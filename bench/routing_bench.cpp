@@ -30,6 +30,7 @@
 #include "bench/cluster_generator.hpp"
 #include "routing/compiler.hpp"
 #include "routing/route_table.hpp"
+#include "routing/workload_chain.hpp"
 
 namespace {
 
@@ -176,8 +177,41 @@ void BM_LookupHot(benchmark::State& state) {
   run_lookups(state, &Fixture::hot);
 }
 
+// The dry run's chain pass alone, on the compiled table plus a Deployment per Service (as
+// `portico_bench_gen --workloads` writes them): compare with BM_Compile at the same size.
+void BM_WorkloadChain(benchmark::State& state) {
+  Fixture& f = fixture(static_cast<std::size_t>(state.range(0)));
+  if (std::string error = prepare_lookups(f); !error.empty()) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  routing::ObjectSet objects = f.objects;
+  for (const routing::Service& service : objects.services) {
+    if (!service.has_selector) continue;
+    routing::Workload& w = objects.workloads.emplace_back();
+    w.kind = routing::WorkloadKind::kDeployment;
+    w.api_version = "apps/v1";
+    w.meta.name = service.meta.name;
+    w.meta.namespace_ = service.meta.namespace_;
+    w.replicas = 3;
+    w.selector.emplace().match_labels = service.selector;
+    w.template_labels = service.selector;
+    w.ports = {{"http", 8080}, {"admin", 9090}};
+  }
+  std::size_t links = 0;
+  for (auto _ : state) {
+    routing::WorkloadChain chain = routing::analyze_workload_chain(objects, *f.table);
+    links = 0;
+    for (const auto& c : chain.clusters) links += c.workloads.size();
+    benchmark::DoNotOptimize(chain);
+  }
+  state.counters["workloads"] = static_cast<double>(objects.workloads.size());
+  state.counters["links"] = static_cast<double>(links);
+}
+
 }  // namespace
 
+BENCHMARK(BM_WorkloadChain)->Arg(10000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Compile)->Arg(100)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Lookup)->Arg(100)->Arg(10000)->Arg(100000)->Unit(benchmark::kNanosecond);
 BENCHMARK(BM_LookupMiss)->Arg(100)->Arg(10000)->Arg(100000)->Unit(benchmark::kNanosecond);

@@ -3,9 +3,12 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "routing/compiler.hpp"
 #include "routing/route_report.hpp"
+#include "routing/workload_chain.hpp"
 #include "watch/manifest_loader.hpp"
 
 namespace portico::ingress {
@@ -16,11 +19,13 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: portico routes -f PATH [-f PATH ...] [--resolve URL ...] [-o table|json]\n"
-    "                      [--ingress-class NAME]\n"
+    "                      [--ingress-class NAME] [--base PATH ...] [--exit-code]\n"
     "\n"
     "Compiles Kubernetes manifests (files, directories, or - for stdin) into Portico's routing\n"
-    "table and prints it with every problem found. Exit 0: no errors; 1: errors (everything\n"
-    "valid is still printed); 2: usage error or unreadable input.\n";
+    "table and prints it with every problem found, following each Service to the workloads it\n"
+    "selects. With --base, prints what changes for traffic from the base manifests to these.\n"
+    "Exit 0: no errors; 1: errors (everything valid is still printed); 2: usage error or\n"
+    "unreadable input; 3: with --exit-code, no errors but routing changed.\n";
 
 }  // namespace
 
@@ -32,6 +37,9 @@ int run_routes_command(const std::vector<std::string>& args) {
       "resolve", po::value<std::vector<std::string>>()->composing(),
       "show which backend this URL reaches")(
       "output,o", po::value<std::string>()->default_value("table"), "table or json")(
+      "base", po::value<std::vector<std::string>>()->composing(),
+      "the manifests before the change: print the routing diff against them")(
+      "exit-code", "exit 3 when --base finds routing changes (1 still wins on errors)")(
       "ingress-class", po::value<std::string>()->default_value("portico"),
       "the IngressClass this controller serves")("threads", po::value<unsigned>()->default_value(0),
                                                  "decoder threads (0: one per core)");
@@ -69,27 +77,49 @@ int run_routes_command(const std::vector<std::string>& args) {
 
   routing::CompileOptions compile_options;
   compile_options.ingress_class = vm["ingress-class"].as<std::string>();
+
+  std::shared_ptr<const routing::RouteTable> base_table;
+  if (vm.count("base")) {
+    watch::LoadResult base = watch::load_manifests(vm["base"].as<std::vector<std::string>>(),
+                                                   vm["threads"].as<unsigned>());
+    if (base.unreadable) {
+      for (const auto& d : base.diagnostics) {
+        if (d.severity == routing::Severity::kError)
+          std::cerr << "portico routes: --base: " << format(d) << "\n";
+      }
+      return 2;
+    }
+    base_table = routing::compile(base.objects, compile_options).table;
+  }
   routing::CompileResult compiled = routing::compile(loaded.objects, compile_options);
+  // The chain is a dry-run pass of its own: `portico serve` compiles without it.
+  routing::WorkloadChain chain = routing::analyze_workload_chain(loaded.objects, *compiled.table);
   // The table holds everything it needs; the objects go before the output is built (peak RSS).
   loaded.objects = {};
-
   routing::Diagnostics diagnostics = std::move(loaded.diagnostics);
   diagnostics.insert(diagnostics.end(), std::make_move_iterator(compiled.diagnostics.begin()),
                      std::make_move_iterator(compiled.diagnostics.end()));
+  diagnostics.insert(diagnostics.end(), std::make_move_iterator(chain.diagnostics.begin()),
+                     std::make_move_iterator(chain.diagnostics.end()));
 
   std::vector<std::string> urls;
   if (vm.count("resolve")) urls = vm["resolve"].as<std::vector<std::string>>();
   auto resolved = routing::resolve_all(*compiled.table, urls);
 
+  std::optional<routing::RouteDiff> diff;
+  if (base_table) diff = routing::diff_routes(*base_table, *compiled.table, urls);
+  const routing::RouteDiff* diff_ptr = diff ? &*diff : nullptr;
+
   std::string out;
   if (output == "json") {
-    routing::render_json(*compiled.table, diagnostics, resolved, out);
+    routing::render_json(*compiled.table, diagnostics, resolved, out, &chain, diff_ptr);
   } else {
-    routing::render_table(*compiled.table, diagnostics, resolved, out);
+    routing::render_table(*compiled.table, diagnostics, resolved, out, &chain, diff_ptr);
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
-  return routing::count(diagnostics, routing::Severity::kError) > 0 ? 1 : 0;
+  if (routing::count(diagnostics, routing::Severity::kError) > 0) return 1;
+  return vm.count("exit-code") && diff && !diff->empty() ? 3 : 0;
 }
 
 }  // namespace portico::ingress

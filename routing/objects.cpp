@@ -9,6 +9,29 @@ bool IngressClass::is_default() const {
   return it != meta.annotations.end() && it->second == "true";
 }
 
+std::string_view to_string(WorkloadKind kind) {
+  switch (kind) {
+    case WorkloadKind::kPod:
+      return "Pod";
+    case WorkloadKind::kReplicationController:
+      return "ReplicationController";
+    case WorkloadKind::kReplicaSet:
+      return "ReplicaSet";
+    case WorkloadKind::kDeployment:
+      return "Deployment";
+    case WorkloadKind::kStatefulSet:
+      return "StatefulSet";
+    case WorkloadKind::kDaemonSet:
+      return "DaemonSet";
+  }
+  return "?";
+}
+
+bool Workload::selector_defaults_to_template() const {
+  return kind == WorkloadKind::kReplicationController || api_version == "extensions/v1beta1" ||
+         api_version == "apps/v1beta1";
+}
+
 namespace {
 template <typename T>
 void append(std::vector<T>& to, std::vector<T>&& from) {
@@ -27,11 +50,12 @@ void ObjectSet::merge(ObjectSet&& other) {
   append(endpoint_slices, std::move(other.endpoint_slices));
   append(endpoints, std::move(other.endpoints));
   append(secrets, std::move(other.secrets));
+  append(workloads, std::move(other.workloads));
 }
 
 std::size_t ObjectSet::size() const {
   return ingresses.size() + ingress_classes.size() + services.size() + endpoint_slices.size() +
-         endpoints.size() + secrets.size();
+         endpoints.size() + secrets.size() + workloads.size();
 }
 
 std::string object_name(std::string_view kind, const ObjectMeta& meta, bool namespaced) {
@@ -41,6 +65,15 @@ std::string object_name(std::string_view kind, const ObjectMeta& meta, bool name
     out += meta.namespace_;
     out += '/';
   }
+  out += meta.name;
+  return out;
+}
+
+std::string object_name(std::string_view kind, const WorkloadMeta& meta) {
+  std::string out(kind);
+  out += ' ';
+  out += meta.namespace_;
+  out += '/';
   out += meta.name;
   return out;
 }

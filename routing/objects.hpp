@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "routing/diagnostic.hpp"
@@ -168,6 +169,71 @@ struct Secret {
   bool string_data = false;  // tls_crt/tls_key came from stringData (not base64)
 };
 
+// ---- Workloads: Pod (v1), ReplicationController (v1), ReplicaSet, Deployment, StatefulSet,
+// DaemonSet (apps/v1 and the removed beta forms). Only what the dry run's Service -> workload
+// chain reads (routing/workload_chain.hpp); the compiler and `portico serve` never look at them.
+
+enum class WorkloadKind : std::uint8_t {
+  kPod,
+  kReplicationController,
+  kReplicaSet,
+  kDeployment,
+  kStatefulSet,
+  kDaemonSet
+};
+
+std::string_view to_string(WorkloadKind kind);
+
+// One entry of matchExpressions, as written (the operator is validated by label_selector.hpp).
+struct LabelSelectorRequirement {
+  std::string key;
+  std::string op;
+  std::vector<std::string> values;
+  int line = 0;
+};
+
+// A metav1.LabelSelector (apps workloads), or the equality map of a ReplicationController
+// (decoded into match_labels).
+struct LabelSelector {
+  StringMap match_labels;
+  std::vector<LabelSelectorRequirement> match_expressions;
+  int line = 0;
+};
+
+// A container port: what a Service targetPort (number or name) can reach. The protocol is not
+// kept: a name is unique within a pod whatever the protocol.
+struct ContainerPort {
+  std::string name;
+  std::int32_t number = 0;  // containerPort
+};
+
+// The metadata a workload keeps: the dry run reads tens of thousands of workloads and holds each
+// twice while files are merged, so it stays smaller than ObjectMeta (its labels: template_labels).
+struct WorkloadMeta {
+  std::string name;
+  std::string namespace_ = "default";
+  Origin origin;
+};
+
+struct Workload {
+  WorkloadKind kind = WorkloadKind::kDeployment;
+  WorkloadMeta meta;
+  std::string api_version;                // as written
+  std::optional<std::int32_t> replicas;   // absent: the API default (1); unused for DaemonSet/Pod
+  std::optional<LabelSelector> selector;  // absent when spec.selector is not written
+  StringMap template_labels;         // spec.template.metadata.labels; a Pod's own labels for a Pod
+  std::vector<ContainerPort> ports;  // every container's ports, in order (initContainers too)
+  std::string service_name;          // StatefulSet spec.serviceName
+  // Pod only
+  std::string pod_ip;         // status.podIP; empty when absent
+  std::optional<bool> ready;  // status.conditions[type=Ready]; absent when not reported
+
+  // The selector defaults to the template's labels (ReplicationController, and the removed
+  // extensions/v1beta1 and apps/v1beta1 forms, as the API server defaulted them).
+  bool selector_defaults_to_template() const;
+  std::int32_t replica_count() const { return replicas.value_or(1); }
+};
+
 // Everything a compile reads. Order within a vector is the input order (it breaks no tie the
 // spec defines, but keeps diagnostics in reading order).
 struct ObjectSet {
@@ -177,6 +243,7 @@ struct ObjectSet {
   std::vector<EndpointSlice> endpoint_slices;
   std::vector<Endpoints> endpoints;
   std::vector<Secret> secrets;
+  std::vector<Workload> workloads;  // Pods and controllers; read by the dry run only
 
   // Appends every object of `other`.
   void merge(ObjectSet&& other);
@@ -185,5 +252,6 @@ struct ObjectSet {
 
 // "Ingress shop/cart", "IngressClass portico": how diagnostics name an object.
 std::string object_name(std::string_view kind, const ObjectMeta& meta, bool namespaced = true);
+std::string object_name(std::string_view kind, const WorkloadMeta& meta);
 
 }  // namespace portico::routing

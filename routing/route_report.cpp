@@ -45,23 +45,141 @@ void write_port(JsonWriter& json, const PortRef& port) {
   }
 }
 
-void write_endpoints(JsonWriter& json, const Cluster& cluster) {
+void write_endpoint(JsonWriter& json, const Endpoint& e, bool derived) {
+  json.begin_object();
+  json.key("address");
+  json.value(e.address);
+  json.key("port");
+  json.value(static_cast<int>(e.port));
+  json.key("ready");
+  json.value(e.ready);
+  if (derived) {
+    json.key("derived");
+    json.value(true);
+  }
+  json.end_object();
+}
+
+void write_endpoints(JsonWriter& json, const Cluster& cluster, const ClusterChain* chain) {
   json.begin_array();
-  for (const Endpoint& e : cluster.endpoints) {
+  for (const Endpoint& e : cluster.endpoints) write_endpoint(json, e, false);
+  if (chain != nullptr) {
+    for (const Endpoint& e : chain->derived_endpoints) write_endpoint(json, e, true);
+  }
+  json.end_array();
+}
+
+void write_workloads(JsonWriter& json, const ClusterChain& chain) {
+  json.begin_array();
+  for (const WorkloadLink& w : chain.workloads) {
     json.begin_object();
-    json.key("address");
-    json.value(e.address);
+    json.key("kind");
+    json.value(to_string(w.kind));
+    json.key("namespace");
+    json.value(w.namespace_);
+    json.key("name");
+    json.value(w.name);
+    json.key("replicas");
+    if (w.replicas) {
+      json.value(*w.replicas);
+    } else {
+      json.null();
+    }
     json.key("port");
-    json.value(static_cast<int>(e.port));
-    json.key("ready");
-    json.value(e.ready);
+    if (w.port) {
+      json.value(*w.port);
+    } else {
+      json.null();
+    }
+    if (!w.pods.empty()) {
+      json.key("pods");
+      json.begin_array();
+      for (const std::string& pod : w.pods) json.value(pod);
+      json.end_array();
+    }
     json.end_object();
   }
   json.end_array();
 }
 
+void write_target(JsonWriter& json, const std::optional<RouteTarget>& target) {
+  if (!target) {
+    json.null();
+    return;
+  }
+  json.begin_object();
+  json.key("service");
+  json.value(target->service);
+  json.key("namespace");
+  json.value(target->namespace_);
+  json.key("port");
+  write_port(json, target->port);
+  json.key("tlsSecret");
+  if (target->tls_secret.empty()) {
+    json.null();
+  } else {
+    json.value(target->tls_secret);
+  }
+  json.key("sslRedirect");
+  json.value(target->ssl_redirect);
+  json.end_object();
+}
+
+void write_diff(JsonWriter& json, const RouteDiff& diff) {
+  json.key("changes");
+  json.begin_array();
+  for (const RouteChange& c : diff.changes) {
+    json.begin_object();
+    json.key("change");
+    json.value(to_string(c.kind));
+    json.key("host");
+    if (c.host.empty()) {
+      json.null();
+    } else {
+      json.value(c.host);
+    }
+    json.key("path");
+    if (c.default_backend) {
+      json.null();
+    } else {
+      json.value(c.path);
+    }
+    json.key("pathType");
+    if (c.default_backend) {
+      json.null();
+    } else {
+      json.value(c.path_type);
+    }
+    json.key("before");
+    write_target(json, c.before);
+    json.key("after");
+    write_target(json, c.after);
+    json.end_object();
+  }
+  json.end_array();
+  json.key("resolvedChanges");
+  json.begin_array();
+  for (const ResolvedChange& r : diff.resolved) {
+    json.begin_object();
+    json.key("request");
+    json.value(r.url);
+    json.key("before");
+    write_target(json, r.before);
+    json.key("after");
+    write_target(json, r.after);
+    json.end_object();
+  }
+  json.end_array();
+}
+
+const ClusterChain* chain_of(const WorkloadChain* chain, const Route& route) {
+  if (chain == nullptr || route.cluster >= chain->clusters.size()) return nullptr;
+  return &chain->clusters[route.cluster];
+}
+
 // The fields a route and a resolved match share.
-void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& route) {
+void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& route,
+                        const ClusterChain* chain) {
   const Cluster& cluster = table.cluster_of(route);
   const IngressRef& ingress = table.ingress_of(route);
   const std::string& host = table.host_of(route);
@@ -102,7 +220,7 @@ void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& 
   json.key("externalName");
   json.value(cluster.external_name);
   json.key("endpoints");
-  write_endpoints(json, cluster);
+  write_endpoints(json, cluster, chain);
   json.key("sslRedirect");
   json.value(route.ssl_redirect);
   json.key("tlsSecret");
@@ -120,7 +238,8 @@ void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& 
 }  // namespace
 
 void render_json(const RouteTable& table, const Diagnostics& diagnostics,
-                 const std::vector<ResolvedRequest>& resolved, std::string& out) {
+                 const std::vector<ResolvedRequest>& resolved, std::string& out,
+                 const WorkloadChain* chain, const RouteDiff* diff) {
   // ~490 bytes per route measured on the bench set; reserving enough avoids a copy at the peak.
   out.reserve(out.size() + table.routes().size() * 560 + diagnostics.size() * 240);
   JsonWriter json(out);
@@ -129,7 +248,8 @@ void render_json(const RouteTable& table, const Diagnostics& diagnostics,
   json.begin_array();
   for (std::uint32_t index : table.display_order()) {
     json.begin_object();
-    write_route_fields(json, table, table.routes()[index]);
+    const Route& route = table.routes()[index];
+    write_route_fields(json, table, route, chain_of(chain, route));
     json.end_object();
   }
   json.end_array();
@@ -181,19 +301,26 @@ void render_json(const RouteTable& table, const Diagnostics& diagnostics,
       json.null();
     } else {
       json.begin_object();
-      write_route_fields(json, table, table.routes()[r.match.route]);
+      const Route& route = table.routes()[r.match.route];
+      const ClusterChain* cluster_chain = chain_of(chain, route);
+      write_route_fields(json, table, route, cluster_chain);
+      if (cluster_chain != nullptr) {
+        json.key("workloads");
+        write_workloads(json, *cluster_chain);
+      }
       json.end_object();
     }
     json.end_object();
   }
   json.end_array();
+  if (diff != nullptr) write_diff(json, *diff);
   json.end_object();
   out += '\n';
 }
 
 namespace {
 
-std::string backend_text(const RouteTable& table, const Route& route) {
+std::string backend_text(const RouteTable& table, const Route& route, const ClusterChain* chain) {
   const Cluster& cluster = table.cluster_of(route);
   const IngressRef& ingress = table.ingress_of(route);
   std::string out = cluster.service + ":" +
@@ -205,10 +332,16 @@ std::string backend_text(const RouteTable& table, const Route& route) {
            (cluster.endpoints.empty() ? std::string("?") : cluster.endpoints[0].address) +
            " (ExternalName)" + source;
   }
-  std::size_t ready = cluster.ready_count();
-  out += "  " + std::to_string(ready) + "/" + std::to_string(cluster.endpoints.size()) + " ready";
+  const std::vector<Endpoint>* endpoints = &cluster.endpoints;
+  if (cluster.endpoints.empty() && chain != nullptr && !chain->derived_endpoints.empty()) {
+    endpoints = &chain->derived_endpoints;
+  }
+  std::size_t ready = 0;
+  for (const Endpoint& e : *endpoints) ready += e.ready ? 1 : 0;
+  out += "  " + std::to_string(ready) + "/" + std::to_string(endpoints->size()) + " ready";
+  if (endpoints != &cluster.endpoints) out += " (derived from Pods)";
   std::size_t shown = 0;
-  for (const Endpoint& e : cluster.endpoints) {
+  for (const Endpoint& e : *endpoints) {
     if (!e.ready) continue;
     out += shown == 0 ? ": " : ", ";
     if (shown == 3) {
@@ -221,6 +354,62 @@ std::string backend_text(const RouteTable& table, const Route& route) {
   return out + "  [" + ingress.namespace_ + "/" + ingress.name + "]";
 }
 
+// "      => Deployment shop/cart (3 replicas) :8080" lines under a route.
+void chain_text(const ClusterChain* chain, std::string_view indent, std::string& out) {
+  if (chain == nullptr || !chain->has_selector) return;
+  if (chain->workloads.empty()) {
+    out += std::string(indent) + "=> (selects no workload or Pod in the input)\n";
+    return;
+  }
+  for (const WorkloadLink& w : chain->workloads) {
+    out += std::string(indent) + "=> " + std::string(to_string(w.kind)) + " " + w.namespace_ + "/" +
+           w.name;
+    if (w.replicas) out += " (" + std::to_string(*w.replicas) + " replicas)";
+    out += w.port ? " container port " + std::to_string(*w.port)
+                  : std::string(" container port ? (unresolved)");
+    out += '\n';
+    for (const std::string& pod : w.pods) out += std::string(indent) + "     " + pod + "\n";
+  }
+}
+
+std::string target_text(const std::optional<RouteTarget>& target) {
+  if (!target) return "404";
+  std::string out =
+      target->namespace_ + "/" + target->service + ":" +
+      (target->port.by_name() ? target->port.name : std::to_string(target->port.number));
+  if (!target->tls_secret.empty()) out += " [TLS " + target->tls_secret + "]";
+  if (!target->ssl_redirect) out += " [no ssl-redirect]";
+  return out;
+}
+
+void diff_text(const RouteDiff& diff, std::string& out) {
+  if (diff.changes.empty()) out += "no routing changes\n";
+  for (const RouteChange& c : diff.changes) {
+    char mark = c.kind == ChangeKind::kAdded ? '+' : c.kind == ChangeKind::kRemoved ? '-' : '~';
+    out += mark;
+    out += ' ';
+    out +=
+        c.host.empty() ? (c.default_backend ? std::string("(default)") : std::string("*")) : c.host;
+    if (c.default_backend) {
+      if (!c.host.empty()) out += " (default)";
+    } else {
+      out += " " + c.path + " " + c.path_type;
+    }
+    if (c.kind == ChangeKind::kChanged) {
+      out += ": " + target_text(c.before) + " -> " + target_text(c.after);
+    } else {
+      out += " -> " + target_text(c.kind == ChangeKind::kAdded ? c.after : c.before);
+    }
+    out += '\n';
+  }
+  if (!diff.resolved.empty()) {
+    out += "\nresolved differently:\n";
+    for (const ResolvedChange& r : diff.resolved) {
+      out += "~ " + r.url + ": " + target_text(r.before) + " -> " + target_text(r.after) + "\n";
+    }
+  }
+}
+
 void pad(std::string& out, std::string_view text, std::size_t width) {
   out += text;
   if (text.size() < width) out.append(width - text.size(), ' ');
@@ -230,15 +419,18 @@ void pad(std::string& out, std::string_view text, std::size_t width) {
 }  // namespace
 
 void render_table(const RouteTable& table, const Diagnostics& diagnostics,
-                  const std::vector<ResolvedRequest>& resolved, std::string& out) {
+                  const std::vector<ResolvedRequest>& resolved, std::string& out,
+                  const WorkloadChain* chain, const RouteDiff* diff) {
   const auto& routes = table.routes();
   std::size_t path_width = 4;
   for (const Route& r : routes) path_width = std::max(path_width, r.path.size());
   path_width = std::min<std::size_t>(path_width, 40);
 
   std::uint32_t current_host = RouteMatch::kNone;
-  bool any = false;
+  bool any = diff != nullptr;
+  if (diff != nullptr) diff_text(*diff, out);
   for (std::uint32_t index : table.display_order()) {
+    if (diff != nullptr) break;
     const Route& route = routes[index];
     if (index == table.default_route()) continue;
     if (current_host != route.host) {
@@ -257,11 +449,14 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
       pad(out, route.path, path_width);
       pad(out, route.regex ? "Regex" : to_string(route.path_type), 22);
     }
-    out += "-> " + backend_text(table, route) + "\n";
+    out += "-> " + backend_text(table, route, chain_of(chain, route)) + "\n";
+    chain_text(chain_of(chain, route), "      ", out);
   }
-  if (table.default_route() != RouteMatch::kNone) {
+  if (diff == nullptr && table.default_route() != RouteMatch::kNone) {
     const Route& route = routes[table.default_route()];
-    out += "default backend (requests no rule matches) -> " + backend_text(table, route) + "\n";
+    out += "default backend (requests no rule matches) -> " +
+           backend_text(table, route, chain_of(chain, route)) + "\n";
+    chain_text(chain_of(chain, route), "  ", out);
     any = true;
   }
   if (!any) out += "(no routes)\n";
@@ -282,7 +477,8 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
         out += (host.empty() ? std::string("*") : host) + " " + route.path + " " +
                std::string(route.regex ? "Regex" : to_string(route.path_type));
       }
-      out += " -> " + backend_text(table, route) + "\n";
+      out += " -> " + backend_text(table, route, chain_of(chain, route)) + "\n";
+      chain_text(chain_of(chain, route), "      ", out);
     }
   }
 

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "routing/diagnostic.hpp"
+#include "routing/route_diff.hpp"
 #include "routing/route_table.hpp"
+#include "routing/workload_chain.hpp"
 
 namespace portico::routing {
 
@@ -31,10 +33,17 @@ struct ResolvedRequest {
 std::vector<ResolvedRequest> resolve_all(const RouteTable& table,
                                          const std::vector<std::string>& urls);
 
+// With `chain` (the dry run's workload analysis of the same table), each endpoints list also holds
+// the endpoints derived from Pods (`"derived": true`), and each resolved match carries
+// `"workloads"`; the table shows the chain under each route. Without it (the admin endpoint),
+// neither appears. With `diff` (--base), the JSON gains "changes" and "resolvedChanges" and the
+// table shows the changes (+ added, - removed, ~ changed) in place of the full route list.
 void render_json(const RouteTable& table, const Diagnostics& diagnostics,
-                 const std::vector<ResolvedRequest>& resolved, std::string& out);
+                 const std::vector<ResolvedRequest>& resolved, std::string& out,
+                 const WorkloadChain* chain = nullptr, const RouteDiff* diff = nullptr);
 
 void render_table(const RouteTable& table, const Diagnostics& diagnostics,
-                  const std::vector<ResolvedRequest>& resolved, std::string& out);
+                  const std::vector<ResolvedRequest>& resolved, std::string& out,
+                  const WorkloadChain* chain = nullptr, const RouteDiff* diff = nullptr);
 
 }  // namespace portico::routing

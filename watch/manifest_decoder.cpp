@@ -159,13 +159,26 @@ void render(const Path& path, std::string& out) {
 
 // ---- Kinds and versions
 
-enum class Kind { kIngress, kIngressClass, kService, kEndpointSlice, kEndpoints, kSecret };
+enum class Kind {
+  kIngress,
+  kIngressClass,
+  kService,
+  kEndpointSlice,
+  kEndpoints,
+  kSecret,
+  kWorkload
+};
 
 struct KindInfo {
   std::string_view name;
   Kind kind;
   bool namespaced;
   std::vector<std::string_view> versions;  // the first is the current one
+  // Versions the API server no longer serves but that manifests still carry: read with a warning
+  // naming the release that removed them, because the fields the dry run needs did not change.
+  std::vector<std::string_view> removed = {};
+  std::string_view removed_in = {};
+  routing::WorkloadKind workload = routing::WorkloadKind::kPod;
 };
 
 const std::vector<KindInfo>& kinds() {
@@ -185,6 +198,42 @@ const std::vector<KindInfo>& kinds() {
        {"discovery.k8s.io/v1", "discovery.k8s.io/v1beta1"}},
       {"Endpoints", Kind::kEndpoints, true, {"v1"}},
       {"Secret", Kind::kSecret, true, {"v1"}},
+      {"Pod", Kind::kWorkload, true, {"v1"}, {}, {}, routing::WorkloadKind::kPod},
+      {"ReplicationController",
+       Kind::kWorkload,
+       true,
+       {"v1"},
+       {},
+       {},
+       routing::WorkloadKind::kReplicationController},
+      {"ReplicaSet",
+       Kind::kWorkload,
+       true,
+       {"apps/v1"},
+       {"extensions/v1beta1", "apps/v1beta2"},
+       "1.16",
+       routing::WorkloadKind::kReplicaSet},
+      {"Deployment",
+       Kind::kWorkload,
+       true,
+       {"apps/v1"},
+       {"extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"},
+       "1.16",
+       routing::WorkloadKind::kDeployment},
+      {"StatefulSet",
+       Kind::kWorkload,
+       true,
+       {"apps/v1"},
+       {"apps/v1beta1", "apps/v1beta2"},
+       "1.16",
+       routing::WorkloadKind::kStatefulSet},
+      {"DaemonSet",
+       Kind::kWorkload,
+       true,
+       {"apps/v1"},
+       {"extensions/v1beta1", "apps/v1beta2"},
+       "1.16",
+       routing::WorkloadKind::kDaemonSet},
   };
   return table;
 }
@@ -215,6 +264,7 @@ struct ObjectFields {
   const YamlNode* endpoints = nullptr;
   const YamlNode* ports = nullptr;
   const YamlNode* subsets = nullptr;
+  const YamlNode* status = nullptr;
 };
 
 // ---- Decoding one document
@@ -240,6 +290,17 @@ class DocumentDecoder {
   void error(const YamlNode& at, const Path& path, std::string message) {
     ++errors_;
     Diagnostic& d = out_.diagnostics.emplace_back();
+    d.file = file_;
+    d.line = at.line;
+    d.object = object_;
+    render(path, d.field);
+    d.message = std::move(message);
+  }
+
+  // A warning does not leave the object out.
+  void warning(const YamlNode& at, const Path& path, std::string message) {
+    Diagnostic& d = out_.diagnostics.emplace_back();
+    d.severity = routing::Severity::kWarning;
     d.file = file_;
     d.line = at.line;
     d.object = object_;
@@ -468,6 +529,8 @@ class DocumentDecoder {
         fields.ports = &value;
       } else if (key == "subsets") {
         fields.subsets = &value;
+      } else if (key == "status") {
+        fields.status = &value;
       }
     });
     if (errors_ > 0) return;
@@ -497,7 +560,8 @@ class DocumentDecoder {
 
     routing::ObjectMeta meta;
     if (!decode_meta(node, fields.metadata, path, *info, meta)) return;
-    if (!accepts_version(*info, api_version)) {
+    bool removed = is_removed_version(*info, api_version);
+    if (!removed && !accepts_version(*info, api_version)) {
       std::string message =
           "unknown apiVersion \"" + api_version + "\" for " + kind + "; accepted: ";
       for (std::size_t i = 0; i < info->versions.size(); ++i) {
@@ -528,7 +592,23 @@ class DocumentDecoder {
       case Kind::kSecret:
         decode_secret(fields, path, std::move(meta));
         break;
+      case Kind::kWorkload:
+        if (removed) {
+          warning(fields.api_version ? *fields.api_version : node, path.field("apiVersion"),
+                  std::string(info->name) + " " + api_version + " was removed in Kubernetes " +
+                      std::string(info->removed_in) + "; use " +
+                      std::string(info->versions.front()));
+        }
+        decode_workload(fields, path, std::move(meta), *info, api_version);
+        break;
     }
+  }
+
+  static bool is_removed_version(const KindInfo& info, std::string_view api_version) {
+    for (std::string_view version : info.removed) {
+      if (version == api_version) return true;
+    }
+    return false;
   }
 
   static bool accepts_version(const KindInfo& info, std::string_view api_version) {
@@ -626,6 +706,11 @@ class DocumentDecoder {
       read_string(*resource_version, meta_path.field("resourceVersion"), meta.resource_version);
     }
     if (uid != nullptr) read_string(*uid, meta_path.field("uid"), meta.uid);
+    // A controller's own labels and any workload's annotations play no part in the chain; not
+    // allocating them keeps the dry run's memory close to a run without workloads.
+    bool controller = info.kind == Kind::kWorkload && info.workload != routing::WorkloadKind::kPod;
+    if (controller) labels = nullptr;
+    if (info.kind == Kind::kWorkload) annotations = nullptr;
     if (labels != nullptr) read_string_map(*labels, meta_path.field("labels"), meta.labels);
     if (annotations != nullptr) {
       read_string_map(*annotations, meta_path.field("annotations"), meta.annotations);
@@ -945,6 +1030,138 @@ class DocumentDecoder {
           read_string(value, item_path.field(key), address.hostname);
         }
       });
+    });
+  }
+
+  // ---- Workloads (Pod, ReplicationController, ReplicaSet, Deployment, StatefulSet, DaemonSet)
+
+  void decode_workload(const ObjectFields& fields, const Path& path, routing::ObjectMeta&& meta,
+                       const KindInfo& info, const std::string& api_version) {
+    routing::Workload workload;
+    workload.kind = info.workload;
+    workload.meta.name = std::move(meta.name);
+    workload.meta.namespace_ = std::move(meta.namespace_);
+    workload.meta.origin = std::move(meta.origin);
+    workload.api_version = api_version;
+    bool pod = info.workload == routing::WorkloadKind::kPod;
+    // Only the labels of pods matter to the chain: a Pod's own become its template labels
+    // (decode_meta does not read a controller's).
+    if (pod) workload.template_labels = std::move(meta.labels);
+    if (fields.spec != nullptr) {
+      Path spec_path = path.field("spec");
+      if (pod) {
+        decode_pod_spec(*fields.spec, spec_path, workload);
+      } else {
+        decode_controller_spec(*fields.spec, spec_path, workload);
+      }
+    }
+    if (pod && fields.status != nullptr) decode_pod_status(*fields.status, path, workload);
+    if (errors_ == 0) out_.objects.workloads.push_back(std::move(workload));
+  }
+
+  void decode_controller_spec(const YamlNode& spec, const Path& spec_path,
+                              routing::Workload& workload) {
+    each_entry(spec, spec_path, [&](std::string_view key, const YamlNode& value) {
+      if (value.type == YamlType::kNull) return;
+      Path field_path = spec_path.field(key);
+      if (key == "replicas") {
+        std::int32_t replicas = 0;
+        read_int32(value, field_path, replicas, "an integer number of replicas");
+        workload.replicas = replicas;
+      } else if (key == "serviceName") {
+        read_string(value, field_path, workload.service_name);
+      } else if (key == "selector") {
+        routing::LabelSelector& selector = workload.selector.emplace();
+        selector.line = value.line;
+        if (workload.kind == routing::WorkloadKind::kReplicationController) {
+          read_string_map(value, field_path, selector.match_labels);
+        } else {
+          decode_label_selector(value, field_path, selector);
+        }
+      } else if (key == "template") {
+        each_entry(value, field_path, [&](std::string_view template_key, const YamlNode& part) {
+          Path part_path = field_path.field(template_key);
+          if (template_key == "metadata") {
+            each_entry(part, part_path, [&](std::string_view meta_key, const YamlNode& labels) {
+              if (meta_key == "labels") {
+                read_string_map(labels, part_path.field(meta_key), workload.template_labels);
+              }
+            });
+          } else if (template_key == "spec") {
+            decode_pod_spec(part, part_path, workload);
+          }
+        });
+      }
+    });
+  }
+
+  void decode_label_selector(const YamlNode& node, const Path& path,
+                             routing::LabelSelector& selector) {
+    each_entry(node, path, [&](std::string_view key, const YamlNode& value) {
+      Path field_path = path.field(key);
+      if (key == "matchLabels") {
+        read_string_map(value, field_path, selector.match_labels);
+      } else if (key == "matchExpressions") {
+        each_item(value, field_path, [&](const YamlNode& item, const Path& item_path) {
+          routing::LabelSelectorRequirement& requirement =
+              selector.match_expressions.emplace_back();
+          requirement.line = item.line;
+          each_entry(item, item_path, [&](std::string_view item_key, const YamlNode& part) {
+            if (item_key == "key") {
+              read_string(part, item_path.field(item_key), requirement.key);
+            } else if (item_key == "operator") {
+              read_string(part, item_path.field(item_key), requirement.op);
+            } else if (item_key == "values") {
+              read_string_list(part, item_path.field(item_key), requirement.values);
+            }
+          });
+        });
+      }
+    });
+  }
+
+  void decode_pod_spec(const YamlNode& spec, const Path& spec_path, routing::Workload& workload) {
+    each_entry(spec, spec_path, [&](std::string_view key, const YamlNode& value) {
+      if (key != "containers" && key != "initContainers") return;
+      Path containers_path = spec_path.field(key);
+      each_item(value, containers_path, [&](const YamlNode& container, const Path& c_path) {
+        each_entry(container, c_path, [&](std::string_view c_key, const YamlNode& ports) {
+          if (c_key != "ports") return;
+          Path ports_path = c_path.field(c_key);
+          each_item(ports, ports_path, [&](const YamlNode& item, const Path& item_path) {
+            routing::ContainerPort& port = workload.ports.emplace_back();
+            each_entry(item, item_path, [&](std::string_view p_key, const YamlNode& p) {
+              if (p_key == "name") {
+                read_string(p, item_path.field(p_key), port.name);
+              } else if (p_key == "containerPort") {
+                read_port_number(p, item_path.field(p_key), port.number);
+              }
+            });
+          });
+        });
+      });
+    });
+  }
+
+  void decode_pod_status(const YamlNode& status, const Path& path, routing::Workload& pod) {
+    Path status_path = path.field("status");
+    each_entry(status, status_path, [&](std::string_view key, const YamlNode& value) {
+      Path field_path = status_path.field(key);
+      if (key == "podIP") {
+        read_string(value, field_path, pod.pod_ip);
+      } else if (key == "conditions") {
+        each_item(value, field_path, [&](const YamlNode& item, const Path& item_path) {
+          std::string type, condition;
+          each_entry(item, item_path, [&](std::string_view c_key, const YamlNode& c) {
+            if (c_key == "type") {
+              read_string(c, item_path.field(c_key), type);
+            } else if (c_key == "status") {
+              read_string(c, item_path.field(c_key), condition);
+            }
+          });
+          if (type == "Ready") pod.ready = condition == "True";
+        });
+      }
     });
   }
 

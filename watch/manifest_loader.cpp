@@ -181,16 +181,18 @@ LoadResult load_manifests(const std::vector<std::string>& paths, unsigned thread
   // Merged in input order, so the output does not depend on which thread decoded what.
   LoadResult load;
   routing::ObjectSet& objects = load.objects;
-  std::size_t ingresses = 0, services = 0, slices = 0, diagnostics = 0;
+  std::size_t ingresses = 0, services = 0, slices = 0, workloads = 0, diagnostics = 0;
   for (const FileResult& r : results) {
     ingresses += r.decoded.objects.ingresses.size();
     services += r.decoded.objects.services.size();
     slices += r.decoded.objects.endpoint_slices.size();
+    workloads += r.decoded.objects.workloads.size();
     diagnostics += r.decoded.diagnostics.size() + (r.error != 0 ? 1 : 0);
   }
   objects.ingresses.reserve(ingresses);
   objects.services.reserve(services);
   objects.endpoint_slices.reserve(slices);
+  objects.workloads.reserve(workloads);
   load.diagnostics.reserve(diagnostics);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     FileResult& r = results[i];
@@ -209,7 +211,11 @@ LoadResult load_manifests(const std::vector<std::string>& paths, unsigned thread
     append(objects.endpoint_slices, r.decoded.objects.endpoint_slices);
     append(objects.endpoints, r.decoded.objects.endpoints);
     append(objects.secrets, r.decoded.objects.secrets);
+    append(objects.workloads, r.decoded.objects.workloads);
     append(load.diagnostics, r.decoded.diagnostics);
+    // The moved-from objects still hold their vectors' storage; free it before the next file's
+    // objects grow the merged set (peak RSS).
+    r.decoded = {};
   }
   return load;
 }

@@ -102,6 +102,149 @@ out=$("$portico" routes -f "$tmp/list.json" -o json --resolve http://list.test/)
 check "kubectl List in JSON" "x/from-list svc 8080" \
   "$(jq -r '.resolved[0].match | "\(.ingress) \(.service) \(.port)"' <<<"$out")"
 
+# --- the chain: Ingress -> Service -> workloads, from helm-template-like stdin
+cat > "$tmp/chart.yaml" <<'YAML'
+---
+# Source: shop/templates/ingress.yaml
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: shop}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: shop.example
+    http:
+      paths:
+      - {path: /cart, pathType: Prefix, backend: {service: {name: cart, port: {number: 80}}}}
+      - {path: /db, pathType: Prefix, backend: {service: {name: db, port: {number: 5432}}}}
+      - {path: /pods, pathType: Prefix, backend: {service: {name: pods, port: {number: 80}}}}
+---
+# Source: shop/templates/cart.yaml
+apiVersion: v1
+kind: Service
+metadata: {name: cart, namespace: shop}
+spec:
+  selector: {app: cart}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cart, namespace: shop}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: cart}}
+  template:
+    metadata: {labels: {app: cart}}
+    spec:
+      containers:
+      - name: cart
+        ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: shop}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{port: 5432, targetPort: sql}]
+---
+apiVersion: apps/v1beta2
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+      - ports: [{name: postgres, containerPort: 5432}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pods, namespace: shop}
+spec:
+  selector: {app: pods}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pods-a, namespace: shop, labels: {app: pods}}
+status:
+  podIP: 10.9.0.1
+  conditions: [{type: Ready, status: "True"}]
+YAML
+out=$("$portico" routes -f - -o json --resolve https://shop.example/cart \
+  --resolve https://shop.example/db --resolve https://shop.example/pods <"$tmp/chart.yaml")
+check "chain errors exit 1" 1 $?
+check "cart reaches Deployment port 8080" "Deployment shop/cart 3 8080" \
+  "$(jq -r '.resolved[0].match.workloads[] | "\(.kind) \(.namespace)/\(.name) \(.replicas) \(.port)"' <<<"$out")"
+check "workloads have the documented fields" '["kind","name","namespace","port","replicas"]' \
+  "$(jq -c '.resolved[0].match.workloads[0] | keys' <<<"$out")"
+check "unresolved named targetPort is null and an error" "null 1" \
+  "$(jq -r '"\(.resolved[1].match.workloads[0].port) \([.diagnostics[] | select(.severity=="error" and .object=="Service shop/db" and .field=="spec.ports[0].targetPort")] | length)"' <<<"$out")"
+check "StatefulSet lists pod DNS names" "db-0.db.shop.svc.cluster.local,db-1.db.shop.svc.cluster.local" \
+  "$(jq -r '.resolved[1].match.workloads[0].pods | join(",")' <<<"$out")"
+check "removed apiVersion is a warning naming the release" "1" \
+  "$(jq '[.diagnostics[] | select(.severity=="warning" and .object=="StatefulSet shop/db" and (.message | contains("removed in Kubernetes 1.16; use apps/v1")))] | length' <<<"$out")"
+check "Pods without EndpointSlice are derived endpoints" "10.9.0.1:8080:true:true" \
+  "$(jq -r '.resolved[2].match.endpoints | map("\(.address):\(.port):\(.ready):\(.derived)") | join(",")' <<<"$out")"
+out=$("$portico" routes -f - --resolve https://shop.example/cart <"$tmp/chart.yaml")
+check "table shows the chain under the route" "2" \
+  "$(grep -c '=> Deployment shop/cart (3 replicas) container port 8080' <<<"$out")"
+
+# --- the chain from a `kubectl get -o json` List
+cat > "$tmp/dump.json" <<'JSON'
+{"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "w", "namespace": "n"},
+   "spec": {"ingressClassName": "portico", "defaultBackend": {"service": {"name": "w", "port": {"number": 80}}}}},
+  {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "w", "namespace": "n"},
+   "spec": {"selector": {"app": "w"}, "ports": [{"port": 80}]}},
+  {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "w", "namespace": "n"},
+   "spec": {"selector": {"matchLabels": {"app": "w"}}, "template": {"metadata": {"labels": {"app": "w"}}}}},
+  {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "other", "namespace": "m"},
+   "spec": {"selector": {"matchLabels": {"app": "w"}}, "template": {"metadata": {"labels": {"app": "w"}}}}}
+]}
+JSON
+out=$("$portico" routes -f "$tmp/dump.json" -o json --resolve http://any/)
+check "kubectl List: DaemonSet selected, other namespace not; replicas null" "DaemonSet n/w null 80" \
+  "$(jq -r '.resolved[0].match.workloads | map("\(.kind) \(.namespace)/\(.name) \(.replicas) \(.port)") | join(",")' <<<"$out")"
+
+# --- routing diff: --base and --exit-code
+mkdir -p "$tmp/base" "$tmp/new"
+cat > "$tmp/base/shop.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: shop}
+spec:
+  rules:
+  - host: shop.test
+    http:
+      paths:
+      - {path: /cart, pathType: Prefix, backend: {service: {name: cart, port: {number: 80}}}}
+      - {path: /old, pathType: Prefix, backend: {service: {name: old, port: {number: 80}}}}
+YAML
+sed -e 's/name: cart, port/name: cart-v2, port/' -e 's#/old#/new#; s/name: old/name: new/' \
+  "$tmp/base/shop.yaml" > "$tmp/new/shop.yaml"
+out=$("$portico" routes -f "$tmp/new" --base "$tmp/base" -o json --resolve http://shop.test/cart)
+check "diff without --exit-code exits 0" 0 $?
+check "diff lists changed, added, removed" "changed /cart cart cart-v2|added /new null new|removed /old old null" \
+  "$(jq -r '[.changes[] | "\(.change) \(.path) \(.before.service) \(.after.service)"] | join("|")' <<<"$out")"
+check "diff entries have the documented fields" '["after","before","change","host","path","pathType"]' \
+  "$(jq -c '.changes[0] | keys' <<<"$out")"
+check "resolved URL whose answer differs" "http://shop.test/cart cart cart-v2" \
+  "$(jq -r '.resolvedChanges[] | "\(.request) \(.before.service) \(.after.service)"' <<<"$out")"
+"$portico" routes -f "$tmp/new" --base "$tmp/base" --exit-code >/dev/null
+check "--exit-code exits 3 on changes" 3 $?
+"$portico" routes -f "$tmp/base" --base "$tmp/base" --exit-code >/dev/null
+check "--exit-code exits 0 without changes" 0 $?
+"$portico" routes -f "$tmp/mixed" --base "$tmp/base" --exit-code >/dev/null
+check "errors still exit 1 with --exit-code" 1 $?
+out=$("$portico" routes -f "$tmp/new" --base "$tmp/base")
+check "table diff uses + - ~" "~ shop.test /cart Prefix: shop/cart:80 -> shop/cart-v2:80|+ shop.test /new Prefix -> shop/new:80|- shop.test /old Prefix -> shop/old:80" \
+  "$(grep -E '^[-+~] ' <<<"$out" | paste -sd'|')"
+
 # --- table output is for people: grouped by host, diagnostics listed
 out=$("$portico" routes -f "$tmp/mixed" --resolve http://bad.test/ok)
 check "table groups by host" "1" "$(grep -c '^good.test$' <<<"$out")"

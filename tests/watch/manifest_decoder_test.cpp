@@ -423,8 +423,8 @@ kind: ConfigMap
 metadata: {name: settings}
 data: {a: b}
 ---
-apiVersion: apps/v1
-kind: Deployment
+apiVersion: batch/v1
+kind: Job
 spec: [whatever]
 )",
                                          "misc.yaml");
@@ -800,6 +800,177 @@ TEST(ManifestDecoder, CollectionsNestedTooDeepAreASyntaxErrorInsteadOfASlowParse
   ASSERT_EQ(result.diagnostics.size(), 1u) << all(result.diagnostics);
   EXPECT_EQ(result.diagnostics[0].line, 1);
   EXPECT_EQ(result.diagnostics[0].message, "collections nested more than 500 deep");
+}
+
+}  // namespace
+}  // namespace portico::watch
+
+// ---- Workloads
+
+namespace portico::watch {
+namespace {
+
+TEST(ManifestDecoderWorkloads, ReadsWhatTheChainNeeds) {
+  constexpr std::string_view kYaml = R"(apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: data, labels: {team: a}}
+spec:
+  replicas: 3
+  serviceName: db-headless
+  selector:
+    matchLabels: {app: db}
+    matchExpressions:
+    - {key: tier, operator: In, values: [backend]}
+  template:
+    metadata:
+      labels: {app: db, tier: backend}
+    spec:
+      containers:
+      - name: db
+        ports:
+        - {name: sql, containerPort: 5432}
+        - {containerPort: 9187, protocol: TCP}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db-0, namespace: data, labels: {app: db}}
+spec:
+  containers:
+  - ports: [{name: sql, containerPort: 5432}]
+status:
+  podIP: 10.0.0.9
+  conditions:
+  - {type: Initialized, status: "True"}
+  - {type: Ready, status: "False"}
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: legacy}
+spec:
+  selector: {app: legacy}
+  template:
+    metadata: {labels: {app: legacy}}
+)";
+  DecodeResult result = decode_manifests(kYaml, "w.yaml");
+  EXPECT_TRUE(result.diagnostics.empty()) << all(result.diagnostics);
+  ASSERT_EQ(result.objects.workloads.size(), 3u);
+  const routing::Workload& sts = result.objects.workloads[0];
+  EXPECT_EQ(sts.kind, routing::WorkloadKind::kStatefulSet);
+  EXPECT_EQ(sts.meta.namespace_, "data");
+  EXPECT_EQ(sts.replicas, 3);
+  EXPECT_EQ(sts.service_name, "db-headless");
+  ASSERT_TRUE(sts.selector.has_value());
+  EXPECT_EQ(sts.selector->match_labels.at("app"), "db");
+  ASSERT_EQ(sts.selector->match_expressions.size(), 1u);
+  EXPECT_EQ(sts.selector->match_expressions[0].op, "In");
+  EXPECT_EQ(sts.template_labels.at("tier"), "backend");
+  ASSERT_EQ(sts.ports.size(), 2u);
+  EXPECT_EQ(sts.ports[0].name, "sql");
+  EXPECT_EQ(sts.ports[1].number, 9187);
+  const routing::Workload& pod = result.objects.workloads[1];
+  EXPECT_EQ(pod.kind, routing::WorkloadKind::kPod);
+  EXPECT_EQ(pod.pod_ip, "10.0.0.9");
+  EXPECT_EQ(pod.ready, false);
+  EXPECT_EQ(pod.template_labels.at("app"), "db");
+  const routing::Workload& rc = result.objects.workloads[2];
+  EXPECT_EQ(rc.meta.namespace_, "default");
+  EXPECT_EQ(rc.selector->match_labels.at("app"), "legacy");
+  EXPECT_TRUE(rc.selector_defaults_to_template());
+}
+
+TEST(ManifestDecoderWorkloads, RemovedVersionIsReadWithAWarningNamingTheRelease) {
+  for (const char* version : {"extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"}) {
+    std::string yaml = std::string("apiVersion: ") + version +
+                       "\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n"
+                       "    metadata: {labels: {app: web}}\n";
+    DecodeResult result = decode_manifests(yaml, "d.yaml");
+    ASSERT_EQ(result.objects.workloads.size(), 1u) << version;
+    ASSERT_EQ(result.diagnostics.size(), 1u) << version;
+    const Diagnostic& d = result.diagnostics[0];
+    EXPECT_EQ(d.severity, Severity::kWarning);
+    EXPECT_EQ(d.object, "Deployment default/web");
+    EXPECT_EQ(d.field, "apiVersion");
+    EXPECT_EQ(d.line, 1);
+    EXPECT_NE(d.message.find("removed in Kubernetes 1.16; use apps/v1"), std::string::npos)
+        << d.message;
+  }
+}
+
+TEST(ManifestDecoderWorkloads, VersionThatNeverExistedIsAnErrorAndTheObjectIsLeftOut) {
+  constexpr std::string_view kYaml = R"(apiVersion: v1/beta2
+kind: Deployment
+metadata: {name: web}
+---
+apiVersion: extensions/v1beta1
+kind: StatefulSet
+metadata: {name: db}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+)";
+  DecodeResult result = decode_manifests(kYaml, "d.yaml");
+  ASSERT_EQ(result.diagnostics.size(), 2u) << all(result.diagnostics);
+  EXPECT_EQ(result.diagnostics[0].severity, Severity::kError);
+  EXPECT_EQ(result.diagnostics[0].object, "Deployment default/web");
+  EXPECT_NE(result.diagnostics[0].message.find("accepted: apps/v1"), std::string::npos);
+  EXPECT_EQ(result.diagnostics[1].object, "StatefulSet default/db");
+  ASSERT_EQ(result.objects.workloads.size(), 1u);  // a broken object never hides the others
+  EXPECT_EQ(result.objects.workloads[0].kind, routing::WorkloadKind::kDaemonSet);
+}
+
+TEST(ManifestDecoderWorkloads, JsonListIsReadItemByItem) {
+  constexpr std::string_view kJson = R"({"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a", "namespace": "n"},
+   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "a"}},
+            "template": {"metadata": {"labels": {"app": "a"}},
+                         "spec": {"containers": [{"ports": [{"containerPort": 80}]}]}}}},
+  {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"},
+   "status": {"podIP": "10.1.1.1"}}
+]})";
+  DecodeResult result = decode_manifests(kJson, "list.json");
+  EXPECT_TRUE(result.diagnostics.empty()) << all(result.diagnostics);
+  ASSERT_EQ(result.objects.workloads.size(), 2u);
+  EXPECT_EQ(result.objects.workloads[0].replicas, 2);
+  EXPECT_EQ(result.objects.workloads[0].ports.at(0).number, 80);
+  EXPECT_EQ(result.objects.workloads[1].pod_ip, "10.1.1.1");
+}
+
+TEST(ManifestDecoderWorkloads, TypedListGivesItsItemsKindAndVersion) {
+  constexpr std::string_view kYaml = R"(apiVersion: apps/v1
+kind: DeploymentList
+items:
+- metadata: {name: a, namespace: n}
+  spec:
+    selector: {matchLabels: {app: a}}
+    template: {metadata: {labels: {app: a}}}
+- metadata: {name: b, namespace: n}
+  spec:
+    replicas: [1]
+- metadata: {name: c, namespace: n}
+)";
+  DecodeResult result = decode_manifests(kYaml, "list.yaml");
+  ASSERT_EQ(result.diagnostics.size(), 1u) << all(result.diagnostics);
+  EXPECT_EQ(result.diagnostics[0].object, "Deployment n/b");
+  EXPECT_EQ(result.diagnostics[0].field, "items[1].spec.replicas");
+  ASSERT_EQ(result.objects.workloads.size(), 2u);  // the broken item hides nothing else
+  EXPECT_EQ(result.objects.workloads[0].meta.name, "a");
+  EXPECT_EQ(result.objects.workloads[1].meta.name, "c");
+  EXPECT_EQ(result.objects.workloads[1].api_version, "apps/v1");
+}
+
+TEST(ManifestDecoderWorkloads, WrongFieldTypeNamesThePath) {
+  constexpr std::string_view kYaml = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: three
+)";
+  DecodeResult result = decode_manifests(kYaml, "d.yaml");
+  ASSERT_EQ(result.diagnostics.size(), 1u);
+  EXPECT_EQ(result.diagnostics[0].field, "spec.replicas");
+  EXPECT_EQ(result.diagnostics[0].line, 5);
+  EXPECT_TRUE(result.objects.workloads.empty());
 }
 
 }  // namespace

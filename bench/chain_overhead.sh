@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The must-show of the workload-chain issue: `portico routes` on the 10,000-Ingress set plus a
+# Deployment per Service (`portico_bench_gen --workloads`), against the same set without
+# workloads: median wall time and median peak RSS of each, and the ratios.
+#
+#   bench/chain_overhead.sh [BUILD_DIR]        (default: build/release)
+#
+# Environment: RUNS=5 (timed runs each, interleaved, after one untimed warm-up), INGRESSES=10000,
+# SEED=1, OUT=<scratch dir> (where both sets are written).
+# Exit status: 0 when every run exited 0 or 1 (diagnostics), 1 otherwise.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${1:-$root/build/release}
+[[ $build = /* ]] || build=$PWD/$build
+runs=${RUNS:-5}
+ingresses=${INGRESSES:-10000}
+seed=${SEED:-1}
+gen=$build/bench/portico_bench_gen
+portico=$build/portico
+[[ -x $gen && -x $portico ]] || { echo "chain_overhead: build portico and portico_bench_gen in $build" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "chain_overhead: /usr/bin/time not found (apt-get install time)" >&2; exit 1; }
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/chain_overhead.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+out=${OUT:-$scratch}
+"$gen" --ingresses "$ingresses" --seed "$seed" --out "$out/plain" >/dev/null
+"$gen" --ingresses "$ingresses" --seed "$seed" --out "$out/workloads" --workloads | head -1
+
+run() {  # run SET -> "ms kb"
+  local start end rc=0
+  start=$(date +%s%N)
+  /usr/bin/time -f '%M' -o "$scratch/time" "$portico" routes -f "$out/$1/manifests" -o json \
+    >"$scratch/$1.json" || rc=$?
+  end=$(date +%s%N)
+  ((rc <= 1)) || { echo "chain_overhead: portico exited $rc on $1" >&2; exit 1; }
+  echo "$(((end - start) / 1000000)) $(cat "$scratch/time")"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+run plain >/dev/null
+run workloads >/dev/null
+: >"$scratch/plain.txt"
+: >"$scratch/workloads.txt"
+for ((i = 0; i < runs; i++)); do
+  run plain >>"$scratch/plain.txt"
+  run workloads >>"$scratch/workloads.txt"
+done
+pm=$(cut -d' ' -f1 "$scratch/plain.txt" | median)
+pk=$(cut -d' ' -f2 "$scratch/plain.txt" | median)
+wm=$(cut -d' ' -f1 "$scratch/workloads.txt" | median)
+wk=$(cut -d' ' -f2 "$scratch/workloads.txt" | median)
+links=$(jq '[.routes[] | .cluster] | unique | length' "$scratch/workloads.json" 2>/dev/null || echo '?')
+printf '%-28s %10s %12s\n' "set ($runs runs, median)" "wall ms" "peak RSS MB"
+printf '%-28s %10d %12.1f\n' "without workloads" "$pm" "$(echo "$pk/1024" | bc -l)"
+printf '%-28s %10d %12.1f\n' "with a Deployment/Service" "$wm" "$(echo "$wk/1024" | bc -l)"
+printf 'ratio: wall %.3f, memory %.3f (clusters: %s)\n' "$(echo "$wm/$pm" | bc -l)" \
+  "$(echo "$wk/$pk" | bc -l)" "$links"

@@ -62,6 +62,21 @@ void erase_hop_by_hop(http::fields& fields, bool upgrade) {
 
 }  // namespace
 
+std::string https_redirect_location(std::string_view host, std::string_view target,
+                                    std::uint16_t https_port) {
+  std::string_view name = host;
+  if (!name.empty() && name.front() == '[') {
+    name = name.substr(0, name.find(']') + 1);  // an IPv6 literal keeps its brackets
+  } else {
+    name = name.substr(0, name.find(':'));
+  }
+  std::string location = "https://";
+  location += name;
+  if (https_port != 443 && https_port != 0) location += ":" + std::to_string(https_port);
+  location += target;
+  return location;
+}
+
 std::string make_request_id() {
   thread_local std::mt19937_64 generator{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";

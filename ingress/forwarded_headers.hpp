@@ -30,6 +30,11 @@ std::string prepare_upstream_request(boost::beast::http::fields& fields,
 // `upgrade`, Trailer).
 void prepare_client_response(boost::beast::http::fields& fields, bool upgrade);
 
+// The Location of the 308 that sends a plain-HTTP request to HTTPS: the request's host without
+// its port, the HTTPS listener's port unless it is 443, and the original target.
+std::string https_redirect_location(std::string_view host, std::string_view target,
+                                    std::uint16_t https_port);
+
 // 32 lower-case hex characters from a per-thread generator seeded once from the OS.
 std::string make_request_id();
 

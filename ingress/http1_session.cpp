@@ -90,21 +90,6 @@ bool is_upgrade(const http::request_header<>& header) {
   return lower.find("upgrade") != std::string::npos;
 }
 
-std::string redirect_location(std::string_view host, std::string_view target,
-                              std::uint16_t https_port) {
-  std::string_view name = host;
-  if (!name.empty() && name.front() == '[') {
-    name = name.substr(0, name.find(']') + 1);
-  } else {
-    name = name.substr(0, name.find(':'));
-  }
-  std::string location = "https://";
-  location += name;
-  if (https_port != 443 && https_port != 0) location += ":" + std::to_string(https_port);
-  location += target;
-  return location;
-}
-
 }  // namespace
 
 template <typename Stream>
@@ -191,7 +176,8 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
     if (!info.tls && route.tls != routing::Route::kNone && route.ssl_redirect &&
         config.https.enabled()) {
       // 308 keeps the method and body, unlike 301.
-      if (!co_await answer(308, redirect_location(host, target, worker.https_port()))) co_return;
+      if (!co_await answer(308, https_redirect_location(host, target, worker.https_port())))
+        co_return;
       continue;
     }
     const routing::Cluster& cluster = table.clusters()[match.cluster];

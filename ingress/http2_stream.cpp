@@ -83,21 +83,6 @@ bool is_request_target(std::string_view s) {
   return true;
 }
 
-std::string redirect_location(std::string_view host, std::string_view target,
-                              std::uint16_t https_port) {
-  std::string_view name = host;
-  if (!name.empty() && name.front() == '[') {
-    name = name.substr(0, name.find(']') + 1);
-  } else {
-    name = name.substr(0, name.find(':'));
-  }
-  std::string location = "https://";
-  location += name;
-  if (https_port != 443 && https_port != 0) location += ":" + std::to_string(https_port);
-  location += target;
-  return location;
-}
-
 // Keeps least-request balancing right on every way out of the relay. Holds the target: a
 // reload may drop the endpoint from the pool while the request is in flight.
 class InFlight {
@@ -206,7 +191,7 @@ asio::awaitable<void> Relay::run() {
   if (!info_.tls && route.tls != routing::Route::kNone && route.ssl_redirect &&
       config_.https.enabled()) {
     // 308 keeps the method and body, unlike 301.
-    co_return answer(308, redirect_location(host_, target, worker_.https_port()));
+    co_return answer(308, https_redirect_location(host_, target, worker_.https_port()));
   }
   const routing::Cluster& cluster = table.clusters()[match.cluster];
 

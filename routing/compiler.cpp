@@ -166,6 +166,19 @@ void report(Diagnostics& out, Severity severity, const Ingress& ingress, std::st
                  object_name("Ingress", ingress.meta), std::move(field), std::move(message)});
 }
 
+// A "true"/"false" annotation; anything else is a warning and leaves `fallback`.
+bool boolean_annotation(const Ingress& ingress, std::string_view name, bool fallback,
+                        Diagnostics& out) {
+  const std::string* value = find_annotation(ingress, name);
+  if (value == nullptr) return fallback;
+  if (*value == "true") return true;
+  if (*value == "false") return false;
+  report(out, Severity::kWarning, ingress, "metadata.annotations[" + std::string(name) + "]", 0,
+         "is \"" + *value + "\"; accepted: \"true\" or \"false\" (taken as " +
+             (fallback ? "true" : "false") + ")");
+  return fallback;
+}
+
 // ---- pass 2: validation and rule expansion of one Ingress (no shared state: runs in parallel)
 
 bool check_backend(const Ingress& ingress, const IngressBackend& backend, const std::string& field,
@@ -289,25 +302,9 @@ void expand_paths(const Ingress& ingress, std::uint32_t order, int rule_index, b
 }
 
 void expand_ingress(const Ingress& ingress, std::uint32_t order, Expansion& out) {
-  bool use_regex = false;
-  bool ssl_redirect = true;
+  const bool ssl_redirect = boolean_annotation(ingress, "ssl-redirect", true, out.diagnostics);
+  const bool use_regex = boolean_annotation(ingress, "use-regex", false, out.diagnostics);
   std::uint32_t default_ref = Route::kNone;
-  if (const std::string* value = find_annotation(ingress, "ssl-redirect")) {
-    if (*value == "false") {
-      ssl_redirect = false;
-    } else if (*value != "true") {
-      report(out.diagnostics, Severity::kWarning, ingress, "metadata.annotations[ssl-redirect]", 0,
-             "is \"" + *value + "\"; accepted: \"true\" or \"false\" (taken as true)");
-    }
-  }
-  if (const std::string* value = find_annotation(ingress, "use-regex")) {
-    if (*value == "true") {
-      use_regex = true;
-    } else if (*value != "false") {
-      report(out.diagnostics, Severity::kWarning, ingress, "metadata.annotations[use-regex]", 0,
-             "is \"" + *value + "\"; accepted: \"true\" or \"false\" (taken as false)");
-    }
-  }
   if (ingress.rules.empty() && !ingress.default_backend) {
     report(out.diagnostics, Severity::kError, ingress, "spec", 0,
            std::string("has neither rules nor ") +

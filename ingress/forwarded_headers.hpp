@@ -8,6 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include "ingress/serve_config.hpp"
+#include "routing/route_table.hpp"
+
 namespace portico::ingress {
 
 struct ForwardContext {
@@ -29,6 +32,14 @@ std::string prepare_upstream_request(boost::beast::http::fields& fields,
 // and the fields it names, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade unless
 // `upgrade`, Trailer).
 void prepare_client_response(boost::beast::http::fields& fields, bool upgrade);
+
+// Whether a plain-HTTP request for `route` is answered with a 308 to HTTPS: its host is listed
+// in spec.tls, the Ingress did not turn ssl-redirect off, and there is an HTTPS listener.
+inline bool redirects_to_https(const routing::Route& route, bool over_tls,
+                               const ServeConfig& config) {
+  return !over_tls && route.tls != routing::Route::kNone && route.ssl_redirect &&
+         config.https.enabled();
+}
 
 // The Location of the 308 that sends a plain-HTTP request to HTTPS: the request's host without
 // its port, the HTTPS listener's port unless it is 443, and the original target.

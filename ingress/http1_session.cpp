@@ -173,8 +173,7 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
       continue;
     }
     const routing::Route& route = table.routes()[match.route];
-    if (!info.tls && route.tls != routing::Route::kNone && route.ssl_redirect &&
-        config.https.enabled()) {
+    if (redirects_to_https(route, info.tls, config)) {
       // 308 keeps the method and body, unlike 301.
       if (!co_await answer(308, https_redirect_location(host, target, worker.https_port())))
         co_return;
@@ -305,7 +304,8 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
     {
       // ---- response to the client
       auto upstream_ready = std::chrono::steady_clock::now();
-      worker.pool().started(*upstream->target);
+      InFlight in_flight(worker.pool());
+      in_flight.start(upstream->target);
       http::response<http::buffer_body>& response = response_parser->get();
       const unsigned status = response.result_int();
       const bool switching = upgrade && status == 101;
@@ -367,7 +367,6 @@ asio::awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_bu
         }
         if (serializer.is_done()) break;
       }
-      worker.pool().finished(*upstream->target);
       WorkerMetrics::add(metrics.bytes_in, bytes_in);
       WorkerMetrics::add(metrics.bytes_out, bytes_out);
       if (config.access_log) {

@@ -83,24 +83,6 @@ bool is_request_target(std::string_view s) {
   return true;
 }
 
-// Keeps least-request balancing right on every way out of the relay. Holds the target: a
-// reload may drop the endpoint from the pool while the request is in flight.
-class InFlight {
- public:
-  explicit InFlight(UpstreamPool& pool) : pool_(pool) {}
-  ~InFlight() {
-    if (target_) pool_.finished(*target_);
-  }
-  void start(std::shared_ptr<const UpstreamTarget> target) {
-    target_ = std::move(target);
-    pool_.started(*target_);
-  }
-
- private:
-  UpstreamPool& pool_;
-  std::shared_ptr<const UpstreamTarget> target_;
-};
-
 class Relay {
  public:
   Relay(Http2Connection& connection, Http2Stream& stream)
@@ -188,8 +170,7 @@ asio::awaitable<void> Relay::run() {
   routing::RouteMatch match = table.lookup(host_, path_);
   if (!match) co_return answer(404);
   const routing::Route& route = table.routes()[match.route];
-  if (!info_.tls && route.tls != routing::Route::kNone && route.ssl_redirect &&
-      config_.https.enabled()) {
+  if (redirects_to_https(route, info_.tls, config_)) {
     // 308 keeps the method and body, unlike 301.
     co_return answer(308, https_redirect_location(host_, target, worker_.https_port()));
   }

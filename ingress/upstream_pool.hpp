@@ -80,4 +80,25 @@ class UpstreamPool {
   std::minstd_rand random_{std::random_device{}()};
 };
 
+// Keeps least-request balancing right on every way out of a request: counts the target as in
+// flight from start() until destruction. Holds the target: a reload may drop the endpoint from
+// the pool while the request is in flight.
+class InFlight {
+ public:
+  explicit InFlight(UpstreamPool& pool) : pool_(pool) {}
+  ~InFlight() {
+    if (target_) pool_.finished(*target_);
+  }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  void start(std::shared_ptr<const UpstreamTarget> target) {
+    target_ = std::move(target);
+    pool_.started(*target_);
+  }
+
+ private:
+  UpstreamPool& pool_;
+  std::shared_ptr<const UpstreamTarget> target_;
+};
+
 }  // namespace portico::ingress

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The must-show of the workload-chain issue: `portico routes` on the 10,000-Ingress set plus a
 # Deployment per Service (`portico_bench_gen --workloads`), against the same set without
-# workloads: median wall time and median peak RSS of each, and the ratios.
+# workloads: median wall time, CPU time (user + system: steadier than wall time when other work
+# shares the machine) and peak RSS of each, and the ratios.
 #
 #   bench/chain_overhead.sh [BUILD_DIR]        (default: build/release)
 #
@@ -27,14 +28,15 @@ out=${OUT:-$scratch}
 "$gen" --ingresses "$ingresses" --seed "$seed" --out "$out/plain" >/dev/null
 "$gen" --ingresses "$ingresses" --seed "$seed" --out "$out/workloads" --workloads | head -1
 
-run() {  # run SET -> "ms kb"
+run() {  # run SET -> "wall-ms kb cpu-ms"
   local start end rc=0
   start=$(date +%s%N)
-  /usr/bin/time -f '%M' -o "$scratch/time" "$portico" routes -f "$out/$1/manifests" -o json \
-    >"$scratch/$1.json" || rc=$?
+  /usr/bin/time -f '%M %U %S' -o "$scratch/time" "$portico" routes -f "$out/$1/manifests" \
+    -o json >"$scratch/$1.json" || rc=$?
   end=$(date +%s%N)
   ((rc <= 1)) || { echo "chain_overhead: portico exited $rc on $1" >&2; exit 1; }
-  echo "$(((end - start) / 1000000)) $(cat "$scratch/time")"
+  read -r kb user sys <"$scratch/time"
+  echo "$(((end - start) / 1000000)) $kb $(echo "($user + $sys) * 1000 / 1" | bc)"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -49,11 +51,13 @@ for ((i = 0; i < runs; i++)); do
 done
 pm=$(cut -d' ' -f1 "$scratch/plain.txt" | median)
 pk=$(cut -d' ' -f2 "$scratch/plain.txt" | median)
+pcpu=$(cut -d' ' -f3 "$scratch/plain.txt" | median)
 wm=$(cut -d' ' -f1 "$scratch/workloads.txt" | median)
 wk=$(cut -d' ' -f2 "$scratch/workloads.txt" | median)
+wcpu=$(cut -d' ' -f3 "$scratch/workloads.txt" | median)
 links=$(jq '[.routes[] | .cluster] | unique | length' "$scratch/workloads.json" 2>/dev/null || echo '?')
-printf '%-28s %10s %12s\n' "set ($runs runs, median)" "wall ms" "peak RSS MB"
-printf '%-28s %10d %12.1f\n' "without workloads" "$pm" "$(echo "$pk/1024" | bc -l)"
-printf '%-28s %10d %12.1f\n' "with a Deployment/Service" "$wm" "$(echo "$wk/1024" | bc -l)"
-printf 'ratio: wall %.3f, memory %.3f (clusters: %s)\n' "$(echo "$wm/$pm" | bc -l)" \
-  "$(echo "$wk/$pk" | bc -l)" "$links"
+printf '%-28s %10s %10s %12s\n' "set ($runs runs, median)" "wall ms" "CPU ms" "peak RSS MB"
+printf '%-28s %10d %10d %12.1f\n' "without workloads" "$pm" "$pcpu" "$(echo "$pk/1024" | bc -l)"
+printf '%-28s %10d %10d %12.1f\n' "with a Deployment/Service" "$wm" "$wcpu" "$(echo "$wk/1024" | bc -l)"
+printf 'ratio: wall %.3f, CPU %.3f, memory %.3f (clusters: %s)\n' "$(echo "$wm/$pm" | bc -l)" \
+  "$(echo "$wcpu/$pcpu" | bc -l)" "$(echo "$wk/$pk" | bc -l)" "$links"

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <new>
 
+#include "watch/yaml_subset_reader.hpp"
+
 namespace portico::watch {
 namespace {
 
@@ -49,6 +51,16 @@ struct Event {
 
 // ---- YamlTree
 
+// Room for a typical manifest document (about 75 nodes, 1 KB of text) several times over: a tree
+// is made per file, and growing its arrays from nothing cost more than reading the document.
+YamlTree::YamlTree() {
+  nodes_.reserve(256);
+  kids_.reserve(256);
+  arena_.reserve(2048);
+  open_.reserve(32);
+  pending_.reserve(128);
+}
+
 void YamlTree::reset() {
   nodes_.clear();
   kids_.clear();
@@ -59,15 +71,10 @@ void YamlTree::reset() {
   root_ = kNone;
 }
 
-void YamlTree::add_scalar(std::string_view value, bool plain, bool null, int line,
-                          std::string_view anchor) {
-  if (null) {
-    add({YamlType::kNull, false, line, 0, 0}, anchor);
-    return;
-  }
-  YamlNode node{YamlType::kScalar, plain, line, u32(arena_.size()), u32(value.size())};
-  arena_ += value;
-  add(node, anchor);
+// An anchor names its node from its start, so a collection can alias itself (walkers bound that);
+// the last definition of a name wins.
+void YamlTree::anchor_last(std::string_view anchor) {
+  anchors_.insert_or_assign(std::string(anchor), u32(nodes_.size() - 1));
 }
 
 bool YamlTree::add_alias(std::string_view anchor) {
@@ -76,11 +83,6 @@ bool YamlTree::add_alias(std::string_view anchor) {
   if (it == anchors_.end()) return false;
   attach(it->second);
   return true;
-}
-
-void YamlTree::open(YamlType type, int line, std::string_view anchor) {
-  auto index = add({type, false, line, 0, 0}, anchor);
-  open_.push_back({index, u32(pending_.size())});
 }
 
 // Children are collected on one stack and copied to `kids_` when their parent ends, so that every
@@ -96,24 +98,6 @@ void YamlTree::close() {
   pending_.resize(start);
 }
 
-// An anchor names its node from its start, so a collection can alias itself (walkers bound that);
-// the last definition of a name wins.
-std::uint32_t YamlTree::add(const YamlNode& node, std::string_view anchor) {
-  auto index = u32(nodes_.size());
-  nodes_.push_back(node);
-  if (!anchor.empty()) anchors_.insert_or_assign(std::string(anchor), index);
-  attach(index);
-  return index;
-}
-
-void YamlTree::attach(std::uint32_t index) {
-  if (!open_.empty()) {
-    pending_.push_back(index);
-  } else if (root_ == kNone) {
-    root_ = index;
-  }
-}
-
 // ---- YamlReader
 
 void YamlReader::ParserDeleter::operator()(yaml_parser_s* parser) const {
@@ -121,21 +105,33 @@ void YamlReader::ParserDeleter::operator()(yaml_parser_s* parser) const {
   delete parser;
 }
 
-YamlReader::YamlReader(std::string_view text, int first_line)
-    : text_(text), line_offset_(first_line + 1) {
+YamlReader::YamlReader(std::string_view text, int first_line, Parser parser)
+    : text_(text), line_offset_(first_line + 1), mode_(parser) {}
+
+YamlReader::~YamlReader() = default;
+
+void YamlReader::start_parser() {
   auto parser = std::make_unique<yaml_parser_t>();
   // Initialization fails only to allocate, and then frees what it had allocated.
   if (yaml_parser_initialize(parser.get()) == 0) throw std::bad_alloc();
   parser_.reset(parser.release());
-  yaml_parser_set_input_string(parser_.get(), reinterpret_cast<const unsigned char*>(text.data()),
-                               text.size());
+  yaml_parser_set_input_string(parser_.get(), reinterpret_cast<const unsigned char*>(text_.data()),
+                               text_.size());
 }
-
-YamlReader::~YamlReader() = default;
 
 bool YamlReader::next(YamlTree& tree) {
   tree.reset();
   if (done_) return false;
+  if (!parser_) {
+    // The subset reader reads the whole text as one document, or nothing: then libyaml reads it
+    // from the start.
+    if (mode_ == Parser::kAuto && read_yaml_subset(text_, line_offset_ - 1, tree)) {
+      done_ = true;
+      return true;
+    }
+    tree.reset();
+    start_parser();
+  }
   for (;;) {
     Event event;
     if (yaml_parser_parse(parser_.get(), &event.raw) == 0) {
@@ -162,7 +158,8 @@ bool YamlReader::next(YamlTree& tree) {
         break;
       case YAML_SCALAR_EVENT: {
         std::string_view value = view(e.data.scalar.value, e.data.scalar.length);
-        tree.add_scalar(value, is_plain(e), is_null(e, value), line, view(e.data.scalar.anchor));
+        tree.add_scalar(value, is_plain(e), is_null(e, value), line);
+        if (e.data.scalar.anchor != nullptr) tree.anchor_last(view(e.data.scalar.anchor));
         break;
       }
       case YAML_SEQUENCE_START_EVENT:
@@ -172,9 +169,15 @@ bool YamlReader::next(YamlTree& tree) {
           return false;
         }
         if (e.type == YAML_SEQUENCE_START_EVENT) {
-          tree.open(YamlType::kSequence, line, view(e.data.sequence_start.anchor));
+          tree.open(YamlType::kSequence, line);
+          if (e.data.sequence_start.anchor != nullptr) {
+            tree.anchor_last(view(e.data.sequence_start.anchor));
+          }
         } else {
-          tree.open(YamlType::kMap, line, view(e.data.mapping_start.anchor));
+          tree.open(YamlType::kMap, line);
+          if (e.data.mapping_start.anchor != nullptr) {
+            tree.anchor_last(view(e.data.mapping_start.anchor));
+          }
         }
         break;
       case YAML_SEQUENCE_END_EVENT:

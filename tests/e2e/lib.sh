@@ -2,46 +2,10 @@
 # Source it; it defines check/check_contains, port allocation, backend and portico start-up,
 # and a cleanup trap. Every test prints "N passed, M failed" and exits non-zero on failure.
 
-set -uo pipefail
 portico=${1:?usage: $0 PATH_TO_PORTICO}
-src=${PORTICO_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+source "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 build=${PORTICO_BUILD_DIR:-$(dirname "$portico")}
 backend_bin=$build/tests/portico_test_backend
-work=$(mktemp -d)
-passed=0
-failures=0
-pids=()
-
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failures=$((failures + 1))
-    echo "FAIL: $1: expected [$2], got [$3]"
-  fi
-}
-
-check_contains() {  # check_contains NAME NEEDLE HAYSTACK
-  if [[ "$3" == *"$2"* ]]; then
-    passed=$((passed + 1))
-  else
-    failures=$((failures + 1))
-    echo "FAIL: $1: [$2] not found in [${3:0:600}]"
-  fi
-}
-
-finish() {
-  echo "$passed passed, $failures failed"
-  [ "$failures" -eq 0 ]
-  exit $?
-}
 
 # A free TCP port on 127.0.0.1 (bound and released by python; racy in theory, fine here).
 free_port() {

@@ -1,13 +1,20 @@
 #include "ingress/serve_command.hpp"
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "ingress/server.hpp"
 #include "routing/compiler.hpp"
 #include "tls/cert_store.hpp"
+#include "watch/ingress_status.hpp"
+#include "watch/kube_source.hpp"
+#include "watch/leader_election.hpp"
 #include "watch/manifest_watcher.hpp"
 #include "watch/publisher.hpp"
+#include "watch/source_set.hpp"
 
 namespace portico::ingress {
 
@@ -17,9 +24,22 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: portico serve --manifests PATH [--manifests PATH ...] [options]\n"
+    "       portico serve --kube [--kubeconfig PATH] [--manifests PATH ...] [options]\n"
     "\n"
     "Serves HTTP/1.1 and HTTP/2 (h2 over TLS, h2c with prior knowledge) by the routing table\n"
-    "compiled from the manifests, and reloads it when they change (or on SIGHUP).\n";
+    "compiled from the manifests and/or the Kubernetes API, and follows their changes (manifests\n"
+    "also on SIGHUP).\n";
+
+std::string env_or(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != 0 ? std::string(value) : fallback;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "portico";
+  return name;
+}
 
 }  // namespace
 
@@ -28,6 +48,11 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::string http = "0.0.0.0:8080", https = "0.0.0.0:8443", admin = "127.0.0.1:9901";
   std::string grace = "30s", connect = "5s", upstream = "60s", idle = "75s", header = "30s";
   std::string balance = "round-robin", access_log = "on";
+  bool kube = false;
+  std::string kubeconfig, controller_name = "portico.dev/ingress-controller", publish_service;
+  std::string update_status = "on", election_id = "portico-leader", election_namespace;
+  std::string watch_idle = "90s";
+  std::vector<std::string> watch_namespaces, publish_addresses;
   po::options_description options("options");
   options.add_options()("help,h", "show this help")(
       "manifests", po::value<std::vector<std::string>>(&config.manifests)->composing(),
@@ -56,6 +81,28 @@ int run_serve_command(const std::vector<std::string>& args) {
       "on (JSON lines on stdout) or off")(
       "log-level", po::value<std::string>(&config.log_level)->default_value("info"),
       "error, warn, info or debug");
+  po::options_description cluster("cluster mode");
+  cluster.add_options()("kube", po::bool_switch(&kube),
+                        "follow the Kubernetes API (in-cluster configuration unless --kubeconfig)")(
+      "kubeconfig", po::value<std::string>(&kubeconfig), "kubeconfig file (implies --kube)")(
+      "watch-namespace", po::value<std::vector<std::string>>(&watch_namespaces)->composing(),
+      "namespace to watch (repeatable; default: all)")(
+      "controller-name", po::value<std::string>(&controller_name)->default_value(controller_name),
+      "the IngressClass spec.controller that is ours")(
+      "publish-service", po::value<std::string>(&publish_service),
+      "NAMESPACE/NAME of our Service, whose address goes into Ingress status")(
+      "publish-status-address",
+      po::value<std::vector<std::string>>(&publish_addresses)->composing(),
+      "address(es) for Ingress status instead of --publish-service (repeatable, or commas)")(
+      "update-status", po::value<std::string>(&update_status)->default_value(update_status),
+      "on or off: write Ingress status (the leader only)")(
+      "election-id", po::value<std::string>(&election_id)->default_value(election_id),
+      "name of the Lease for leader election")(
+      "election-namespace", po::value<std::string>(&election_namespace),
+      "namespace of the Lease (default: $POD_NAMESPACE, else the service account's)")(
+      "watch-idle-timeout", po::value<std::string>(&watch_idle)->default_value(watch_idle),
+      "a watch stream silent this long is opened again");
+  options.add(cluster);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(options).run(), vm);
@@ -72,7 +119,29 @@ int run_serve_command(const std::vector<std::string>& args) {
     std::cerr << "portico serve: " << message << "\n";
     return 2;
   };
-  if (config.manifests.empty()) return fail("at least one --manifests PATH is required");
+  if (!kubeconfig.empty()) kube = true;
+  if (config.manifests.empty() && !kube)
+    return fail("at least one --manifests PATH (or --kube) is required");
+  if (update_status != "on" && update_status != "off")
+    return fail("--update-status \"" + update_status + "\": accepted: on, off");
+  if (!publish_service.empty() && (publish_service.find('/') == std::string::npos ||
+                                   publish_service.front() == '/' || publish_service.back() == '/'))
+    return fail("--publish-service \"" + publish_service + "\": accepted: NAMESPACE/NAME");
+  {
+    std::vector<std::string> split;
+    for (const auto& a : publish_addresses) {
+      std::size_t start = 0;
+      for (;;) {
+        auto comma = a.find(',', start);
+        std::string part = a.substr(start, comma == std::string::npos ? comma : comma - start);
+        if (!part.empty()) split.push_back(part);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    }
+    publish_addresses = std::move(split);
+  }
+  std::chrono::milliseconds watch_idle_timeout{};
   std::string error;
   if (!parse_listen_address(http, config.http, error)) return fail("--http-addr " + error);
   if (!parse_listen_address(https, config.https, error)) return fail("--https-addr " + error);
@@ -82,7 +151,8 @@ int run_serve_command(const std::vector<std::string>& args) {
         std::tuple{&connect, &config.connect_timeout, "--connect-timeout"},
         std::tuple{&upstream, &config.upstream_timeout, "--upstream-timeout"},
         std::tuple{&idle, &config.idle_timeout, "--idle-timeout"},
-        std::tuple{&header, &config.request_header_timeout, "--request-header-timeout"}}) {
+        std::tuple{&header, &config.request_header_timeout, "--request-header-timeout"},
+        std::tuple{&watch_idle, &watch_idle_timeout, "--watch-idle-timeout"}}) {
     if (!parse_duration(*text, *target))
       return fail(std::string(flag) + " \"" + *text + "\": accepted: 30s, 500ms, 2m");
   }
@@ -99,6 +169,9 @@ int run_serve_command(const std::vector<std::string>& args) {
 
   routing::CompileOptions compile_options;
   compile_options.ingress_class = config.ingress_class;
+  // In a cluster an IngressClass is ours only when its spec.controller says so; standalone
+  // manifests may name any controller.
+  if (kube) compile_options.controller_name = controller_name;
   watch::Publisher publisher(compile_options, tls::make_default_context());
   const bool verbose = config.log_level == "debug" || config.log_level == "info";
   publisher.on_publish(
@@ -113,21 +186,99 @@ int run_serve_command(const std::vector<std::string>& args) {
         }
       });
 
-  watch::ManifestWatcherOptions watch_options;
-  watch_options.paths = config.manifests;
-  watch_options.log = [](std::string_view line) { std::cerr << "portico: " << line << "\n"; };
-  watch::ManifestWatcher watcher(publisher, watch_options);
-  watch::ReloadResult first = watcher.start();
-  if (first.unreadable)
-    std::cerr << "portico: some manifests could not be read; serving what could\n";
+  auto log = [](std::string_view line) { std::cerr << "portico: " << line << "\n"; };
+  watch::SourceSet sources(publisher);
+  std::size_t manifest_source = 0, kube_source_index = 0;
+  if (!config.manifests.empty()) manifest_source = sources.add("manifests");
+  if (kube) kube_source_index = sources.add("kubernetes");
 
+  // Cluster mode: the API source, and (unless --update-status off) leader election and the
+  // Ingress status writer on the same thread.
+  std::unique_ptr<watch::KubeSource> kube_source;
+  std::unique_ptr<watch::LeaderElection> election;
+  std::unique_ptr<watch::IngressStatusWriter> status_writer;
+  if (kube) {
+    watch::KubeConfig kube_config;
+    try {
+      kube_config =
+          kubeconfig.empty() ? watch::load_in_cluster_config() : watch::load_kubeconfig(kubeconfig);
+    } catch (const std::exception& e) {
+      return fail(e.what());
+    }
+    std::string service_account_namespace = kube_config.namespace_;
+    watch::KubeSourceOptions kube_options;
+    kube_options.namespaces = watch_namespaces;
+    kube_options.ingress_class = config.ingress_class;
+    kube_options.controller_name = controller_name;
+    kube_options.idle_timeout = watch_idle_timeout;
+    kube_options.log = log;
+    kube_options.publish = [&sources, kube_source_index](routing::ObjectSet objects,
+                                                         routing::Diagnostics diagnostics) {
+      return sources.update(kube_source_index, std::move(objects), std::move(diagnostics));
+    };
+    try {
+      kube_source = std::make_unique<watch::KubeSource>(std::move(kube_config), kube_options);
+    } catch (const std::exception& e) {
+      return fail(e.what());
+    }
+    if (update_status == "on" && (!publish_service.empty() || !publish_addresses.empty())) {
+      watch::IngressStatusOptions status_options;
+      status_options.publish_service = publish_service;
+      status_options.publish_addresses = publish_addresses;
+      status_options.log = log;
+      status_writer =
+          std::make_unique<watch::IngressStatusWriter>(*kube_source, publisher, status_options);
+      watch::LeaderElectionOptions election_options;
+      election_options.name = election_id;
+      election_options.namespace_ = !election_namespace.empty()
+                                        ? election_namespace
+                                        : env_or("POD_NAMESPACE", service_account_namespace);
+      if (election_options.namespace_.empty()) election_options.namespace_ = "default";
+      election_options.identity = env_or("POD_NAME", host_name());
+      election_options.log = log;
+      election_options.on_change = [writer = status_writer.get()](bool leading) {
+        writer->set_leading(leading);
+      };
+      election = std::make_unique<watch::LeaderElection>(kube_source->io(), kube_source->client(),
+                                                         election_options);
+    }
+  }
+
+  std::unique_ptr<watch::ManifestWatcher> watcher;
+  if (!config.manifests.empty()) {
+    watch::ManifestWatcherOptions watch_options;
+    watch_options.paths = config.manifests;
+    watch_options.log = log;
+    if (kube) {
+      watch_options.publish = [&sources, manifest_source](const routing::ObjectSet& objects,
+                                                          routing::Diagnostics diagnostics) {
+        return sources.update(manifest_source, objects, std::move(diagnostics));
+      };
+    }
+    watcher = std::make_unique<watch::ManifestWatcher>(publisher, watch_options);
+    watch::ReloadResult first = watcher->start();
+    if (first.unreadable)
+      std::cerr << "portico: some manifests could not be read; serving what could\n";
+  }
+  if (kube_source) {
+    if (status_writer) status_writer->start();
+    if (election) election->start();
+    kube_source->start();
+  }
+
+  int status = 0;
   try {
     Server server(config, publisher);
     server.listen();
-    return server.run([&watcher] { watcher.reload(); });
+    status = server.run([&watcher] {
+      if (watcher) watcher->reload();
+    });
   } catch (const std::exception& e) {
-    return fail(std::string("cannot start: ") + e.what());
+    status = fail(std::string("cannot start: ") + e.what());
   }
+  if (election) election->release();
+  if (kube_source) kube_source->stop();
+  return status;
 }
 
 }  // namespace portico::ingress

@@ -459,7 +459,8 @@ ReloadResult ManifestWatcher::reload_now() {
   move_into(other, diagnostics);
   files_ = std::move(next);
 
-  result.publish = publisher_.publish(all, std::move(diagnostics));
+  result.publish = options_.publish ? options_.publish(all, std::move(diagnostics))
+                                    : publisher_.publish(all, std::move(diagnostics));
   reloads_.fetch_add(1, std::memory_order_acq_rel);
   return result;
 }

@@ -53,6 +53,8 @@ struct ManifestWatcherOptions {
   // overflow, an unexpected exception). Called from the watcher thread (and from start()). May be
   // empty.
   std::function<void(std::string_view)> log;
+  // Where reloads go instead of the Publisher's publish() (a SourceSet merging several sources).
+  std::function<PublishResult(const routing::ObjectSet&, routing::Diagnostics)> publish;
 };
 
 // The outcome of one reload.

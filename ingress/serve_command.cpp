@@ -52,6 +52,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::string kubeconfig, controller_name = "portico.dev/ingress-controller", publish_service;
   std::string update_status = "on", election_id = "portico-leader", election_namespace;
   std::string watch_idle = "90s";
+  unsigned page_size = 500;
   std::vector<std::string> watch_namespaces, publish_addresses;
   po::options_description options("options");
   options.add_options()("help,h", "show this help")(
@@ -101,7 +102,9 @@ int run_serve_command(const std::vector<std::string>& args) {
       "election-namespace", po::value<std::string>(&election_namespace),
       "namespace of the Lease (default: $POD_NAMESPACE, else the service account's)")(
       "watch-idle-timeout", po::value<std::string>(&watch_idle)->default_value(watch_idle),
-      "a watch stream silent this long is opened again");
+      "a watch stream silent this long is opened again")(
+      "list-page-size", po::value<unsigned>(&page_size)->default_value(page_size),
+      "objects per page of a list (limit)");
   options.add(cluster);
   po::variables_map vm;
   try {
@@ -142,6 +145,7 @@ int run_serve_command(const std::vector<std::string>& args) {
     publish_addresses = std::move(split);
   }
   std::chrono::milliseconds watch_idle_timeout{};
+  if (page_size == 0) return fail("--list-page-size 0: accepted: 1 or more");
   std::string error;
   if (!parse_listen_address(http, config.http, error)) return fail("--http-addr " + error);
   if (!parse_listen_address(https, config.https, error)) return fail("--https-addr " + error);
@@ -211,6 +215,7 @@ int run_serve_command(const std::vector<std::string>& args) {
     kube_options.ingress_class = config.ingress_class;
     kube_options.controller_name = controller_name;
     kube_options.idle_timeout = watch_idle_timeout;
+    kube_options.page_size = page_size;
     kube_options.log = log;
     kube_options.publish = [&sources, kube_source_index](routing::ObjectSet objects,
                                                          routing::Diagnostics diagnostics) {

@@ -179,6 +179,22 @@ check "requests during the rolling update (some)" "yes" "$([ "${total:-0}" -gt 1
 check "no non-2xx during the rolling update" "" "$bad"
 check "no socket errors during the rolling update" "0" "$errors"
 
+# ---- Losing the Lease (the API refuses Lease writes past the renew deadline): status writes
+# stop, traffic does not; when the API is back the Lease is renewed.
+api_control /fail-next '{"status":500,"count":100000,"path_contains":"/leases"}' >/dev/null
+for _ in $(seq 150); do
+  grep -q "p1 stopped leading" "$work/p1.err" && break
+  sleep 0.1
+done
+check_contains "the leader steps down after the renew deadline" "p1 stopped leading" "$(cat "$work/p1.err")"
+check "traffic goes on without the Lease" "one" "$(served_by "$p1_http" web.example)"
+api_control /fail-next/clear >/dev/null
+for _ in $(seq 100); do
+  [ "$(grep -c "p1 now leads" "$work/p1.err")" -ge 2 ] && break
+  sleep 0.1
+done
+check "the Lease is renewed when the API is back" "2" "$(grep -c "p1 now leads" "$work/p1.err")"
+
 # ---- A second process (kubeconfig, client certificate): serves traffic, writes no status
 start_kube p2 --kubeconfig "$KUBE_DIR/kubeconfig-cert"
 p2_http=$P_HTTP p2_pid=$P_PID
@@ -198,6 +214,75 @@ wait_for "p2 takes the Lease" "p2" lease_holder
 api_apply "$(api_objects ingresses | jq -c '[.items[] | select(.metadata.name == "web")][0] | .status.loadBalancer.ingress = [{"ip":"192.0.2.98"}] | del(.metadata.resourceVersion)')"
 wait_for "the new leader writes status" "203.0.113.7" ingress_status_ip demo web
 check "p2 still serves" "one" "$(served_by "$p2_http" web.example)"
+
+# ---- --watch-namespace with manifests beside the API, small list pages
+mkdir -p "$work/manifests"
+cat > "$work/manifests/local.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: local, namespace: files}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: local.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: local, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: local, namespace: files}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: local-a, namespace: files, labels: {kubernetes.io/service-name: local}}
+ports: [{name: http, port: $two_port}]
+endpoints: [{addresses: [127.0.0.1]}]
+EOF
+api_apply "$(service_json team web)"
+api_apply "$(slice_json team web web-a "$one_port")"
+api_apply "$(slice_json team web web-b "$one_port")"
+api_apply "$(slice_json team web web-c "$one_port")"
+api_apply "$(ingress_json team web team.example web)"
+curl -sf -X POST "$CONTROL/requests/clear" >/dev/null
+start_kube p3 --watch-namespace team --manifests "$work/manifests" --list-page-size 2 \
+  --update-status off
+p3_http=$P_HTTP
+check "a watched namespace is served" "one" "$(served_by "$p3_http" team.example)"
+check "another namespace is not" "404" "$(served_by "$p3_http" web.example)"
+check "manifests beside the API" "two" "$(served_by "$p3_http" local.example)"
+paged=$(curl -s "$CONTROL/requests" | jq '[.requests[] | select(.path == "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices" and (.query.continue // "") != "")] | length')
+check "lists are paged (limit 2, continue)" "yes" "$([ "${paged:-0}" -ge 1 ] && echo yes)"
+cluster_wide=$(curl -s "$CONTROL/requests" | jq '[.requests[] | select(.path == "/apis/networking.k8s.io/v1/ingresses")] | length')
+check "no cluster-wide list or watch of namespaced kinds" "0" "$cluster_wide"
+sed -i "s/port: $two_port/port: $one_port/" "$work/manifests/local.yaml"
+wait_for "a manifest edit reaches traffic in combined mode" "one" served_by "$p3_http" local.example
+api_apply "$(slice_json team web web-a "$two_port")"
+api_delete discovery.k8s.io/v1 EndpointSlice team web-b
+api_delete discovery.k8s.io/v1 EndpointSlice team web-c
+wait_for "an API change reaches traffic in combined mode" "two" served_by "$p3_http" team.example
+
+# ---- Not ready until every resource has been listed: secrets forbidden (403)
+api_control /forbid '{"resource":"secrets"}' >/dev/null
+f_admin=$(free_port)
+KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT \
+  PORTICO_SERVICEACCOUNT_DIR="$KUBE_DIR/serviceaccount" \
+  "$portico" serve --kube --http-addr "127.0.0.1:$(free_port)" --https-addr off \
+  --admin-addr "127.0.0.1:$f_admin" > "$work/forbidden.out" 2> "$work/forbidden.err" &
+pids+=($!)
+sleep 1.5
+check "a forbidden resource: not ready" "503" \
+  "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$f_admin/readyz")"
+check_contains "a forbidden resource: logged" "secrets is forbidden" "$(cat "$work/forbidden.err")"
+api_control /allow '{}' >/dev/null
+ready=""
+for _ in $(seq 100); do
+  ready=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$f_admin/readyz")
+  [ "$ready" == "200" ] && break
+  sleep 0.1
+done
+check "ready once the resource can be listed" "200" "$ready"
 
 # ---- Wrong credentials: a clear error, never ready, never a crash
 bad_dir="$work/bad-sa"

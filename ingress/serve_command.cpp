@@ -249,6 +249,34 @@ int run_serve_command(const std::vector<std::string>& args) {
     }
   }
 
+  if (kube_source) {
+    config.extra_metrics = [source = kube_source.get(), election = election.get()] {
+      watch::KubeSourceStats s = source->stats();
+      std::string out;
+      auto metric = [&out](const char* name, const char* type, const char* help,
+                           std::uint64_t value) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+               name + " " + std::to_string(value) + "\n";
+      };
+      metric("portico_kube_watch_events_total", "counter",
+             "Watch events applied (bookmarks not counted).", s.events);
+      metric("portico_kube_watch_events_ignored_total", "counter",
+             "Watch events that could not change the table and did not recompile.", s.ignored);
+      metric("portico_kube_lists_total", "counter", "Complete lists, first ones included.",
+             s.lists);
+      metric("portico_kube_relists_total", "counter", "Lists after 410 Gone.", s.relists);
+      metric("portico_kube_watch_errors_total", "counter",
+             "Watch streams that broke, stalled or were refused.", s.watch_errors);
+      metric("portico_kube_synced", "gauge",
+             "1 once every resource has been listed and the first table published.",
+             source->synced() ? 1 : 0);
+      if (election)
+        metric("portico_leader", "gauge", "1 while this process holds the Lease.",
+               election->leading() ? 1 : 0);
+      return out;
+    };
+  }
+
   std::unique_ptr<watch::ManifestWatcher> watcher;
   if (!config.manifests.empty()) {
     watch::ManifestWatcherOptions watch_options;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,9 @@ struct ServeConfig {
   std::size_t upstream_idle_per_endpoint = 64;  // pooled connections kept per endpoint per worker
   bool access_log = true;
   std::string log_level = "info";  // error, warn, info, debug
+  // More Prometheus text for /metrics from the sources (cluster mode's watch counters); may be
+  // empty. Called on the admin thread.
+  std::function<std::string()> extra_metrics;
 };
 
 // Parses "host:port", "[v6]:port" or ":port" (all interfaces); "off" disables the listener.

@@ -288,6 +288,7 @@ std::string Server::metrics_text() const {
        static_cast<std::uint64_t>(
            std::chrono::duration_cast<std::chrono::seconds>(stats.last_success.time_since_epoch())
                .count()));
+  if (config_.extra_metrics) out += config_.extra_metrics();
   return out;
 }
 

@@ -115,6 +115,11 @@ check "another class's Ingress is not served" "404" "$(served_by "$p1_http" thei
 wait_for "Lease taken by the only candidate" "p1" lease_holder
 wait_for "status.loadBalancer of a served Ingress" "203.0.113.7" ingress_status_ip demo web
 check "no status on another class's Ingress" "" "$(ingress_status_ip demo theirs)"
+metrics=$(curl -s "http://127.0.0.1:$p1_admin/metrics")
+check_contains "metrics: synced" "portico_kube_synced 1" "$metrics"
+check_contains "metrics: leader" "portico_leader 1" "$metrics"
+check_contains "metrics: ignored events counted" "portico_kube_watch_events_ignored_total" "$metrics"
+check "metrics: five first lists" "yes" "$(awk '/^portico_kube_lists_total/ {print ($2 >= 5) ? "yes" : "no"}' <<< "$metrics")"
 
 # ---- Stream dropped: watch again from the last resourceVersion, no relist, nothing missed
 lists_before=$(curl -s "$CONTROL/requests" | jq '[.requests[] | select((.query.watch // "") == "" and .method == "GET" and (.path | test("/ingresses$")))] | length')

@@ -131,7 +131,14 @@ unsigned rounds_seed() {
 }
 
 const fs::path& source_root() {
-  static const fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+  // CTest says where the checkout is; __FILE__ may be relative to the build directory (ccache's
+  // CCACHE_BASEDIR makes it so) and is only a fallback for running the binary by hand.
+  static const fs::path root = [] {
+    const char* dir = std::getenv("PORTICO_SOURCE_DIR");
+    return dir != nullptr && *dir != 0
+               ? fs::path(dir)
+               : fs::path(__FILE__).parent_path().parent_path().parent_path();
+  }();
   return root;
 }
 

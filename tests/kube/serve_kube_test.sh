@@ -251,9 +251,11 @@ api_apply "$(slice_json team web web-b "$one_port")"
 api_apply "$(slice_json team web web-c "$one_port")"
 api_apply "$(ingress_json team web team.example web)"
 curl -sf -X POST "$CONTROL/requests/clear" >/dev/null
+api_control "/delay?ms=150" >/dev/null  # a slow API server: every answer 150 ms late
 start_kube p3 --watch-namespace team --manifests "$work/manifests" --list-page-size 2 \
   --update-status off
 p3_http=$P_HTTP
+api_control "/delay?ms=0" >/dev/null
 check "a watched namespace is served" "one" "$(served_by "$p3_http" team.example)"
 check "another namespace is not" "404" "$(served_by "$p3_http" web.example)"
 check "manifests beside the API" "two" "$(served_by "$p3_http" local.example)"

@@ -131,7 +131,12 @@ const base = {
 };
 
 const expectations = {
-  default: { ...base },
+  default: {
+    ...base,
+    kinds: { ...baseKinds, PodDisruptionBudget: 1 },
+    replicas: 2,
+    pdb: { maxUnavailable: 1 },
+  },
   daemonset: {
     ...base,
     kinds: { ...baseKinds, Deployment: 0, DaemonSet: 1 },

@@ -130,6 +130,8 @@ struct Expansion {
   std::vector<std::uint32_t> host_end;     // per Ingress of the run: end of its hosts
   std::vector<std::uint32_t> default_ref;  // per Ingress: its defaultBackend's reference or kNone
   std::vector<bool> ssl_redirect;          // per Ingress: the ssl-redirect annotation
+  std::vector<std::uint32_t> policy_of;    // per Ingress: index into `policies`, or kNone
+  std::vector<Policy> policies;            // the non-empty policies of the run
   Diagnostics diagnostics;
   // Backend references of the run, deduplicated, and what they resolve to.
   FlatIndex<NameKey, NameKeyHash> references{kChunk * 2};
@@ -304,8 +306,18 @@ void expand_paths(const Ingress& ingress, std::uint32_t order, int rule_index, b
 void expand_ingress(const Ingress& ingress, std::uint32_t order, Expansion& out) {
   const bool ssl_redirect = boolean_annotation(ingress, "ssl-redirect", true, out.diagnostics);
   const bool use_regex = boolean_annotation(ingress, "use-regex", false, out.diagnostics);
+  PolicyResult policy = parse_policy(ingress, out.diagnostics);
+  if (policy.policy.empty()) {
+    out.policy_of.push_back(Route::kNone);
+  } else {
+    out.policy_of.push_back(static_cast<std::uint32_t>(out.policies.size()));
+    out.policies.push_back(std::move(policy.policy));
+  }
   std::uint32_t default_ref = Route::kNone;
-  if (ingress.rules.empty() && !ingress.default_backend) {
+  if (policy.refuse_ingress) {
+    // An access restriction that does not parse: serving the Ingress without it would open what
+    // it closes (parse_policy() reported the error).
+  } else if (ingress.rules.empty() && !ingress.default_backend) {
     report(out.diagnostics, Severity::kError, ingress, "spec", 0,
            std::string("has neither rules nor ") +
                (ingress.legacy ? "spec.backend" : "spec.defaultBackend") +
@@ -505,6 +517,10 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
   for (std::size_t k = 0; k < expansion.host_end.size(); ++k) {
     const auto order = static_cast<std::uint32_t>(first_order + k);
     const Ingress& ingress = *order_[order];
+    const std::uint32_t policy =
+        expansion.policy_of[k] == Route::kNone
+            ? 0
+            : builder_.add_policy(std::move(expansion.policies[expansion.policy_of[k]]));
 
     hosts.clear();
     for (std::uint32_t h = host_begin; h < expansion.host_end[k]; ++h) {
@@ -533,6 +549,7 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
       route.line = p.line > 0 ? p.line : ingress.meta.origin.line;
       route.tls = tls_for_host(host);
       route.ssl_redirect = expansion.ssl_redirect[k];
+      route.policy = policy;
       route.cluster = cluster_for(expansion, p.reference, ingress,
                                   FieldSite{&ingress.meta, route.line, p.rule, p.path});
       builder_.add_route(std::move(route), std::move(p.compiled));
@@ -580,6 +597,7 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
       route.line = line > 0 ? line : ingress.meta.origin.line;
       route.tls = tls_for_host(host);
       route.ssl_redirect = expansion.ssl_redirect[k];
+      route.policy = policy;
       route.cluster = cluster_for(expansion, default_ref, ingress,
                                   FieldSite{&ingress.meta, route.line, -1, -1, field});
       builder_.add_default(std::move(route), host != Route::kNone);

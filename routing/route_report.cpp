@@ -177,6 +177,93 @@ const ClusterChain* chain_of(const WorkloadChain* chain, const Route& route) {
   return &chain->clusters[route.cluster];
 }
 
+// The effective policy of a route: only what its annotations set ({} when nothing).
+void write_policy(JsonWriter& json, const Policy& p) {
+  json.begin_object();
+  auto opt = [&json](const char* name, const std::optional<std::int64_t>& v) {
+    if (!v) return;
+    json.key(name);
+    json.value(*v);
+  };
+  auto text = [&json](const char* name, const std::string& v) {
+    if (v.empty()) return;
+    json.key(name);
+    json.value(v);
+  };
+  text("rewriteTarget", p.rewrite_target);
+  if (p.force_ssl_redirect) {
+    json.key("forceSslRedirect");
+    json.value(true);
+  }
+  if (p.backend_protocol != BackendProtocol::kHttp) {
+    json.key("backendProtocol");
+    json.value(to_string(p.backend_protocol));
+  }
+  if (p.body_size) {
+    json.key("bodySizeBytes");
+    json.value(static_cast<std::int64_t>(*p.body_size));
+  }
+  opt("connectTimeoutSeconds", p.connect_timeout_s);
+  opt("readTimeoutSeconds", p.read_timeout_s);
+  opt("sendTimeoutSeconds", p.send_timeout_s);
+  if (p.canary.enabled) {
+    json.key("canary");
+    json.begin_object();
+    text("byHeader", p.canary.by_header);
+    text("byHeaderValue", p.canary.by_header_value);
+    opt("weight", p.canary.weight);
+    json.key("weightTotal");
+    json.value(p.canary.weight_total);
+    json.end_object();
+  }
+  if (p.cookie_affinity) {
+    json.key("affinityCookie");
+    json.value(p.session_cookie_name);
+  }
+  text("upstreamHashBy", p.upstream_hash_by);
+  if (!p.allow_source.empty()) {
+    json.key("allowSourceNetworks");
+    json.value(static_cast<std::int64_t>(p.allow_source.size()));
+  }
+  opt("limitRps", p.limit_rps);
+  if (p.cors.enabled) {
+    json.key("cors");
+    json.begin_object();
+    json.key("allowOrigins");
+    json.begin_array();
+    if (p.cors.allow_origins.empty()) json.value("*");
+    for (const auto& o : p.cors.allow_origins) json.value(o);
+    json.end_array();
+    json.key("allowMethods");
+    json.value(p.cors.allow_methods.empty() ? kCorsDefaultMethods : p.cors.allow_methods);
+    json.key("allowHeaders");
+    json.value(p.cors.allow_headers.empty() ? kCorsDefaultHeaders : p.cors.allow_headers);
+    json.key("allowCredentials");
+    json.value(p.cors.allow_credentials);
+    json.key("maxAge");
+    json.value(p.cors.max_age);
+    json.end_object();
+  }
+  if (!p.permanent_redirect.empty() || !p.temporal_redirect.empty()) {
+    bool permanent = !p.permanent_redirect.empty();
+    json.key("redirect");
+    json.begin_object();
+    json.key("url");
+    json.value(permanent ? p.permanent_redirect : p.temporal_redirect);
+    json.key("code");
+    json.value(permanent ? p.permanent_redirect_code : p.temporal_redirect_code);
+    json.end_object();
+  }
+  text("appRoot", p.app_root);
+  if (!p.server_aliases.empty()) {
+    json.key("serverAliases");
+    json.begin_array();
+    for (const auto& a : p.server_aliases) json.value(a);
+    json.end_array();
+  }
+  json.end_object();
+}
+
 // The fields a route and a resolved match share.
 void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& route,
                         const ClusterChain* chain) {
@@ -223,6 +310,8 @@ void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& 
   write_endpoints(json, cluster, chain);
   json.key("sslRedirect");
   json.value(route.ssl_redirect);
+  json.key("policy");
+  write_policy(json, table.policy_of(route));
   json.key("tlsSecret");
   if (route.tls == Route::kNone) {
     json.null();
@@ -450,6 +539,7 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
       pad(out, route.regex ? "Regex" : to_string(route.path_type), 22);
     }
     out += "-> " + backend_text(table, route, chain_of(chain, route)) + "\n";
+    if (route.policy != 0) out += "      policy: " + summarize(table.policy_of(route)) + "\n";
     chain_text(chain_of(chain, route), "      ", out);
   }
   if (diff == nullptr && table.default_route() != RouteMatch::kNone) {

@@ -147,7 +147,7 @@ RouteMatch RouteTable::lookup(std::string_view host, std::string_view path) cons
 bool RouteTable::same_as(const RouteTable& other) const {
   return default_route_ == other.default_route_ && routes_ == other.routes_ &&
          clusters_ == other.clusters_ && tls_ == other.tls_ && hosts_ == other.hosts_ &&
-         ingresses_ == other.ingresses_;
+         ingresses_ == other.ingresses_ && policies_ == other.policies_;
 }
 
 // ---- RouteTableBuilder
@@ -162,6 +162,12 @@ void RouteTableBuilder::reserve(std::size_t routes, std::size_t clusters, std::s
   table_.clusters_.reserve(clusters);
   table_.hosts_.reserve(hosts);
   pending_.reserve(hosts);
+}
+
+std::uint32_t RouteTableBuilder::add_policy(Policy policy) {
+  if (policy.empty()) return 0;
+  table_.policies_.push_back(std::move(policy));
+  return static_cast<std::uint32_t>(table_.policies_.size() - 1);
 }
 
 std::uint32_t RouteTableBuilder::add_cluster(Cluster cluster) {

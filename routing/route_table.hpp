@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "routing/annotations.hpp"
 #include "routing/objects.hpp"
 
 namespace re2 {
@@ -73,6 +74,7 @@ struct Route {
   // Plain-HTTP requests to a TLS host are redirected to HTTPS (308) unless the Ingress says
   // ssl-redirect: "false".
   bool ssl_redirect = true;
+  std::uint32_t policy = 0;  // index into RouteTable::policies(); 0: the empty policy
 
   bool operator==(const Route&) const = default;
 };
@@ -114,6 +116,9 @@ class RouteTable {
   const std::vector<Route>& routes() const { return routes_; }
   const std::vector<Cluster>& clusters() const { return clusters_; }
   const std::vector<TlsBinding>& tls() const { return tls_; }
+  // What annotations ask of routes; [0] is the empty policy.
+  const std::vector<Policy>& policies() const { return policies_; }
+  const Policy& policy_of(const Route& route) const { return policies_[route.policy]; }
   const std::vector<IngressRef>& ingresses() const { return ingresses_; }
   // Host names by index: lower-case, "*.example.com" for a wildcard, "" for "every host".
   const std::vector<std::string>& hosts() const { return hosts_; }
@@ -144,6 +149,7 @@ class RouteTable {
   std::vector<Route> routes_;
   std::vector<Cluster> clusters_;
   std::vector<TlsBinding> tls_;
+  std::vector<Policy> policies_{1};
   std::vector<IngressRef> ingresses_;
   std::vector<std::string> hosts_;
   std::vector<std::uint32_t> display_order_;

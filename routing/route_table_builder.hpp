@@ -23,6 +23,8 @@ class RouteTableBuilder {
   // Capacity for the expected numbers of routes, clusters and hosts (saves regrowth copies).
   void reserve(std::size_t routes, std::size_t clusters, std::size_t hosts);
   std::uint32_t add_cluster(Cluster cluster);
+  // Returns the policy's index for Route::policy (0 for an empty policy, which is not stored).
+  std::uint32_t add_policy(Policy policy);
   // The index of host `name` ("" for every host), created on first use. `name` must stay valid
   // until build() (the compiler passes views into the objects it compiles).
   std::uint32_t host(std::string_view name);

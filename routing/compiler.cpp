@@ -412,8 +412,17 @@ CompileResult Compiler::run() {
   for (std::size_t i = 0; i < objects_.ingresses.size(); ++i) {
     if (ours[i]) order_.push_back(&objects_.ingresses[i]);
   }
-  std::stable_sort(order_.begin(), order_.end(),
-                   [](const Ingress* a, const Ingress* b) { return older(*a, *b); });
+  // Canary Ingresses (ingress-nginx's canary: "true") come after every other one, so that a
+  // canary never takes a path from the Ingress it is the canary of, whatever their ages.
+  auto is_canary = [](const Ingress& ingress) {
+    const std::string* value = find_annotation(ingress, "canary");
+    return value != nullptr && *value == "true";
+  };
+  std::stable_sort(order_.begin(), order_.end(), [&is_canary](const Ingress* a, const Ingress* b) {
+    bool ca = is_canary(*a), cb = is_canary(*b);
+    if (ca != cb) return cb;
+    return older(*a, *b);
+  });
   if (indexer.joinable()) indexer.join();
 
   // pass 2, in parallel by runs of Ingresses: validate, expand rules, resolve backends
@@ -496,6 +505,15 @@ bool Compiler::is_duplicate(const StagedPath& p, std::uint32_t host) {
   }
   const Ingress& ingress = *order_[p.order];
   const std::string& host_name = builder_.host_name(host);
+  if (const std::string* canary = find_annotation(ingress, "canary");
+      canary != nullptr && *canary == "true") {
+    report(diagnostics_, Severity::kWarning, ingress, path_field(p.rule, p.path) + ".path", p.line,
+           "is the canary of " + object_name("Ingress", order_[winner->order]->meta) + " " +
+               path_field(winner->rule, winner->path) +
+               ", and canary traffic splitting is not applied by Portico yet: every request "
+               "goes to that Ingress's backend");
+    return true;
+  }
   report(diagnostics_, Severity::kWarning, ingress, path_field(p.rule, p.path) + ".path", p.line,
          "\"" + std::string(p.path_text) + "\" (" + std::string(to_string(p.type)) +
              ") on host \"" + (host_name.empty() ? std::string("*") : host_name) +

@@ -381,3 +381,41 @@ spec: {ingressClassName: nginx, defaultBackend: {service: {name: b, port: {numbe
 
 }  // namespace
 }  // namespace portico::routing
+
+namespace portico::routing {
+namespace {
+
+// A canary never takes its main Ingress's path, even when it is older (it is merged last).
+TEST(Annotations, ACanaryNeverTakesThePathOfItsMainIngress) {
+  CompileResult r = compile_yaml(R"(
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop-canary
+  namespace: web
+  creationTimestamp: "2020-01-01T00:00:00Z"
+  annotations: {nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-weight: "10"}
+spec:
+  rules:
+  - host: shop.example
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: shop-v2, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: web, creationTimestamp: "2024-01-01T00:00:00Z"}
+spec:
+  rules:
+  - host: shop.example
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}]
+)");
+  EXPECT_EQ(route_for(*r.table, "shop.example", "/"), "shop:80");
+  EXPECT_EQ(count_diagnostics(r.diagnostics, Severity::kWarning, "spec.rules[0].http.paths[0].path",
+                              "is the canary of Ingress web/shop"),
+            1)
+      << dump(r.diagnostics);
+}
+
+}  // namespace
+}  // namespace portico::routing

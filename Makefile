@@ -11,7 +11,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 export CCACHE_SLOPPINESS := pch_defines,time_macros
 
-.PHONY: all deps configure build test run bench format format-check clean
+.PHONY: all deps configure build test run bench fuzz format format-check clean
 
 all: build
 
@@ -33,6 +33,14 @@ run: deps build
 
 bench: deps build
 	@bench/routes_vs_nginx.sh $(BUILD_DIR)
+
+# libFuzzer (clang, ASan + UBSan) on each target in tests/fuzz for FUZZ_SECONDS (60 in CI). Seeds:
+# tests/fuzz/corpus/<target> and examples/; the growing corpus and any crash stay in build/fuzz.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_manifests fuzz_kube_object fuzz_yaml_subset
+	@scripts/run_fuzzers.sh build/fuzz $(FUZZ_SECONDS)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "watch/kube_client.hpp"
+#include "watch/kube_object.hpp"
 #include "watch/manifest_decoder.hpp"
 
 namespace portico::watch {
@@ -56,14 +57,7 @@ constexpr Resource kResources[kResourceCount] = {
     {"Secret", "v1", "/api/v1", "secrets", true, "type=kubernetes.io/tls"},
 };
 
-// One object as the store keeps it.
-struct Entry {
-  std::string resource_version;
-  std::size_t fingerprint = 0;  // of everything routing reads (see strip_volatile)
-  DecodeResult decoded;         // one object, or none and the diagnostics saying why
-  std::string load_balancer;    // Ingress: status.loadBalancer as JSON
-};
-
+using Entry = KubeObject;
 using Store = std::map<std::string, Entry>;  // by "namespace/name" (or "name")
 
 std::string json_string(const json::object& object, std::string_view key) {
@@ -75,19 +69,6 @@ std::string json_string(const json::object& object, std::string_view key) {
 const json::object* json_object(const json::object& object, std::string_view key) {
   if (auto* v = object.if_contains(key); v != nullptr && v->is_object()) return &v->get_object();
   return nullptr;
-}
-
-// Drops what changes without changing what routing reads, so that such events are recognized as
-// no-ops: the resourceVersion, managedFields, generation, and the status (ours to write, for
-// Ingresses; a Service's load balancer status is not routing either).
-void strip_volatile(json::object& object) {
-  if (auto* meta = object.if_contains("metadata"); meta != nullptr && meta->is_object()) {
-    auto& m = meta->get_object();
-    m.erase("resourceVersion");
-    m.erase("managedFields");
-    m.erase("generation");
-  }
-  object.erase("status");
 }
 
 struct Backoff {
@@ -165,22 +146,8 @@ struct KubeSource::Impl {
 
   // ---- Decoding and relevance
 
-  Entry make_entry(const Resource& res, json::object& object) {
-    Entry entry;
-    if (auto* meta = json_object(object, "metadata"))
-      entry.resource_version = json_string(*meta, "resourceVersion");
-    if (res.kind == "Ingress") {
-      const json::object* status = json_object(object, "status");
-      const json::object* lb = status ? json_object(*status, "loadBalancer") : nullptr;
-      entry.load_balancer = lb ? json::serialize(*lb) : "{}";
-    }
-    if (!object.contains("kind")) object["kind"] = res.kind;
-    if (!object.contains("apiVersion")) object["apiVersion"] = res.api_version;
-    strip_volatile(object);
-    std::string text = json::serialize(object);
-    entry.fingerprint = std::hash<std::string>{}(text);
-    entry.decoded = decode_manifests(text, "");
-    return entry;
+  static Entry make_entry(const Resource& res, json::object& object) {
+    return decode_kube_object(object, res.kind, res.api_version);
   }
 
   static std::string key_of(const json::object& object) {

@@ -18,7 +18,7 @@ for target in "$build"/tests/fuzz/fuzz_*; do
   mkdir -p "$corpus"
   seeds=("$root/tests/fuzz/corpus/${name#fuzz_}")
   case $name in
-    fuzz_manifests | fuzz_yaml_subset) seeds+=("$root/examples/standalone" "$root/tests/fuzz/corpus/manifests") ;;
+    fuzz_manifests | fuzz_yaml_subset) seeds+=("$root/examples/standalone") ;;
   esac
   existing=()
   for s in "${seeds[@]}"; do [ -d "$s" ] && existing+=("$s"); done

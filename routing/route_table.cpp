@@ -144,6 +144,37 @@ RouteMatch RouteTable::lookup(std::string_view host, std::string_view path) cons
   return RouteMatch{route, routes_[route].cluster};
 }
 
+std::string RouteTable::upstream_path(std::uint32_t index, std::string_view path) const {
+  const Route& route = routes_[index];
+  const std::string& target = policies_[route.policy].rewrite_target;
+  if (target.empty()) return std::string(path);
+  constexpr int kGroups = 9;
+  re2::StringPiece groups[kGroups + 1];
+  bool matched = false;
+  if (route.regex && route.host < vhosts_.size()) {
+    for (const auto& [r, re] : vhosts_[route.host].regexes) {
+      if (r != index) continue;
+      int n = std::min(kGroups, re->NumberOfCapturingGroups()) + 1;
+      matched = re->Match(path, 0, path.size(), re2::RE2::ANCHOR_START, groups, n);
+      break;
+    }
+  }
+  std::string out;
+  out.reserve(target.size() + path.size());
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == '$' && i + 1 < target.size() && target[i + 1] >= '1' && target[i + 1] <= '9') {
+      if (matched) {
+        const re2::StringPiece& g = groups[target[i + 1] - '0'];
+        out.append(g.data() == nullptr ? "" : std::string_view(g.data(), g.size()));
+      }
+      ++i;
+    } else {
+      out += target[i];
+    }
+  }
+  return out;
+}
+
 bool RouteTable::same_as(const RouteTable& other) const {
   return default_route_ == other.default_route_ && routes_ == other.routes_ &&
          clusters_ == other.clusters_ && tls_ == other.tls_ && hosts_ == other.hosts_ &&

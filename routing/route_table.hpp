@@ -132,6 +132,13 @@ class RouteTable {
   // Index of the table-wide default backend route, or RouteMatch::kNone.
   std::uint32_t default_route() const { return default_route_; }
 
+  // The path (without query) to send upstream for a request to `route` (an index into routes())
+  // whose path is `path`: `path` itself, unless the route's policy has a rewrite-target; then,
+  // as ingress-nginx does, the whole path is replaced by the target, in which $1..$9 are the
+  // capture groups of the route's regular expression (use-regex) matched against `path` (empty
+  // for a route that is not a regex, or a group that did not take part).
+  std::string upstream_path(std::uint32_t route, std::string_view path) const;
+
   // Same routes, clusters and TLS bindings (used to skip publishing a no-op recompile).
   bool same_as(const RouteTable& other) const;
 

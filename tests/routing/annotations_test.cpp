@@ -419,3 +419,61 @@ spec:
 
 }  // namespace
 }  // namespace portico::routing
+
+namespace portico::routing {
+namespace {
+
+// ingress-nginx's rewrite-target: the whole path becomes the target, $N from the route's regex.
+TEST(Annotations, RewriteTargetReplacesThePathWithCaptureGroups) {
+  CompileResult r = compile_yaml(R"yaml(
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: api
+  namespace: web
+  annotations:
+    nginx.ingress.kubernetes.io/use-regex: "true"
+    nginx.ingress.kubernetes.io/rewrite-target: /v2/$2
+spec:
+  rules:
+  - host: api.example
+    http:
+      paths:
+      - path: "/api(/|$)(.*)"
+        pathType: ImplementationSpecific
+        backend: {service: {name: api, port: {number: 80}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: static
+  namespace: web
+  annotations: {nginx.ingress.kubernetes.io/rewrite-target: /}
+spec:
+  rules:
+  - host: static.example
+    http:
+      paths: [{path: /assets, pathType: Prefix, backend: {service: {name: cdn, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: plain, namespace: web}
+spec:
+  rules:
+  - host: plain.example
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+)yaml");
+  const RouteTable& t = *r.table;
+  auto rewritten = [&t](std::string_view host, std::string_view path) {
+    RouteMatch m = t.lookup(host, path);
+    return m ? t.upstream_path(m.route, path) : std::string("404");
+  };
+  EXPECT_EQ(rewritten("api.example", "/api/users/7"), "/v2/users/7");
+  EXPECT_EQ(rewritten("api.example", "/API"), "/v2/");  // case-insensitive; empty group
+  EXPECT_EQ(rewritten("static.example", "/assets/app.js"), "/");
+  EXPECT_EQ(rewritten("plain.example", "/a/b"), "/a/b");
+}
+
+}  // namespace
+}  // namespace portico::routing

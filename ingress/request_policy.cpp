@@ -1,0 +1,115 @@
+#include "ingress/request_policy.hpp"
+
+#include <algorithm>
+
+namespace portico::ingress {
+
+namespace {
+
+constexpr double kBurstMultiplier = 5;  // ingress-nginx's limit-burst-multiplier default
+constexpr auto kIdleBucket = std::chrono::minutes(1);
+
+std::string host_without_port(std::string_view host) {
+  if (host.starts_with('[')) {  // [v6]:port
+    auto close = host.find(']');
+    return std::string(host.substr(0, close == std::string_view::npos ? host.size() : close + 1));
+  }
+  auto colon = host.rfind(':');
+  return std::string(colon == std::string_view::npos ? host : host.substr(0, colon));
+}
+
+// The Access-Control-Allow-Origin value for this request, or empty when the origin is not
+// allowed (then no CORS header is sent and the browser refuses).
+std::string allowed_origin(const routing::CorsPolicy& cors, std::string_view origin) {
+  if (cors.allow_origins.empty()) return "*";
+  for (const std::string& o : cors.allow_origins) {
+    if (o == "*") return "*";
+    if (!origin.empty() && o == origin) return o;
+  }
+  return {};
+}
+
+void add_cors(const routing::CorsPolicy& cors, std::string_view origin, bool preflight,
+              HeaderList& headers) {
+  std::string allow = allowed_origin(cors, origin);
+  if (allow.empty()) return;
+  headers.emplace_back("Access-Control-Allow-Origin", allow);
+  if (allow != "*") headers.emplace_back("Vary", "Origin");
+  if (cors.allow_credentials) headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  headers.emplace_back(
+      "Access-Control-Allow-Methods",
+      cors.allow_methods.empty() ? std::string(routing::kCorsDefaultMethods) : cors.allow_methods);
+  headers.emplace_back(
+      "Access-Control-Allow-Headers",
+      cors.allow_headers.empty() ? std::string(routing::kCorsDefaultHeaders) : cors.allow_headers);
+  if (preflight) {
+    headers.emplace_back("Access-Control-Max-Age", std::to_string(cors.max_age));
+  } else if (!cors.expose_headers.empty()) {
+    headers.emplace_back("Access-Control-Expose-Headers", cors.expose_headers);
+  }
+}
+
+PolicyDecision answer(unsigned status, HeaderList headers = {}) {
+  return PolicyDecision{status, std::move(headers)};
+}
+
+}  // namespace
+
+bool RateLimiter::allow(std::string_view key, std::string_view client, std::int64_t rps,
+                        Clock::time_point now) {
+  std::string id;
+  id.reserve(key.size() + client.size() + 1);
+  id.append(key).append(1, '|').append(client);
+  const double burst = static_cast<double>(rps) * kBurstMultiplier;
+  std::lock_guard lock(mutex_);
+  if (now - last_sweep_ > kIdleBucket) {
+    std::erase_if(buckets_, [now](const auto& b) { return now - b.second.last > kIdleBucket; });
+    last_sweep_ = now;
+  }
+  auto [it, inserted] = buckets_.try_emplace(std::move(id));
+  Bucket& bucket = it->second;
+  if (inserted) {
+    bucket.tokens = burst;
+  } else {
+    double elapsed = std::chrono::duration<double>(now - bucket.last).count();
+    bucket.tokens = std::min(burst, bucket.tokens + elapsed * static_cast<double>(rps));
+  }
+  bucket.last = now;
+  if (bucket.tokens < 1) return false;
+  bucket.tokens -= 1;
+  return true;
+}
+
+PolicyDecision apply_policy(const routing::Policy& policy, const PolicyRequest& request,
+                            RateLimiter* limiter) {
+  if (!routing::allowed_source(policy.allow_source, request.client_address)) return answer(403);
+  if (policy.limit_rps && limiter != nullptr &&
+      !limiter->allow(request.ingress, request.client_address, *policy.limit_rps))
+    return answer(503);
+  if (policy.force_ssl_redirect && !request.tls) {
+    std::string location = "https://" + host_without_port(request.host) + std::string(request.path);
+    if (!request.query.empty()) location += "?" + std::string(request.query);
+    return answer(308, {{"Location", std::move(location)}});
+  }
+  if (!policy.permanent_redirect.empty())
+    return answer(policy.permanent_redirect_code, {{"Location", policy.permanent_redirect}});
+  if (!policy.temporal_redirect.empty())
+    return answer(policy.temporal_redirect_code, {{"Location", policy.temporal_redirect}});
+  if (!policy.app_root.empty() && request.path == "/")
+    return answer(302, {{"Location", policy.app_root}});
+  PolicyDecision decision;
+  if (policy.cors.enabled) {
+    if (request.method == "OPTIONS") {
+      decision = answer(204, {{"Content-Type", "text/plain; charset=utf-8"}});
+      add_cors(policy.cors, request.origin, true, decision.headers);
+      return decision;
+    }
+    add_cors(policy.cors, request.origin, false, decision.headers);
+  }
+  if (policy.body_size && *policy.body_size > 0 && request.content_length &&
+      *request.content_length > *policy.body_size)
+    return answer(413);
+  return decision;
+}
+
+}  // namespace portico::ingress

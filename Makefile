@@ -11,7 +11,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 export CCACHE_SLOPPINESS := pch_defines,time_macros
 
-.PHONY: all deps configure build test run bench fuzz format format-check clean
+.PHONY: all deps configure build test test-asan test-tsan run bench fuzz format format-check clean
 
 all: build
 
@@ -26,6 +26,12 @@ build: configure
 
 test: deps build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, or ThreadSanitizer.
+test-asan:
+	@$(MAKE) --no-print-directory test PRESET=asan
+test-tsan:
+	@$(MAKE) --no-print-directory test PRESET=tsan
 
 # `make run` serves the bundled example (examples/standalone) with two demo backends.
 run: deps build

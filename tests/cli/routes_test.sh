@@ -1,22 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of `portico routes` (the real binary, real files, stdin, jq on its JSON).
 # Usage: routes_test.sh PATH_TO_PORTICO
-set -uo pipefail
-portico=$1
-src=${PORTICO_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-passed=0
-
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" == "$3" ]; then
-    passed=$((passed + 1))
-  else
-    failures=$((failures + 1))
-    echo "FAIL: $1: expected [$2], got [$3]"
-  fi
-}
+portico=${1:?usage: $0 PATH_TO_PORTICO}
+source "$(dirname "$0")/../check.sh"
+tmp=$work
 
 # --- the bundled example: JSON shape, --resolve order, exit 0
 out=$("$portico" routes -f "$src/examples/standalone" -o json \
@@ -261,5 +248,4 @@ check "unknown output format exits 2" 2 $?
 "$portico" frobnicate >/dev/null 2>&1
 check "unknown command exits 2" 2 $?
 
-echo "$passed passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish

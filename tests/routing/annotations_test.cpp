@@ -326,12 +326,6 @@ spec:
             "timeouts(connect/read/send)=-/120s/- cors");
 }
 
-}  // namespace
-}  // namespace portico::routing
-
-namespace portico::routing {
-namespace {
-
 TEST(MigrationReport, ListsEveryAnnotationWithItsFateAndItsIngresses) {
   auto decoded = watch::decode_manifests(R"(
 apiVersion: networking.k8s.io/v1
@@ -379,12 +373,6 @@ spec: {ingressClassName: nginx, defaultBackend: {service: {name: b, port: {numbe
       << json;
 }
 
-}  // namespace
-}  // namespace portico::routing
-
-namespace portico::routing {
-namespace {
-
 // A canary never takes its main Ingress's path, even when it is older (it is merged last).
 TEST(Annotations, ACanaryNeverTakesThePathOfItsMainIngress) {
   CompileResult r = compile_yaml(R"(
@@ -416,12 +404,6 @@ spec:
             1)
       << dump(r.diagnostics);
 }
-
-}  // namespace
-}  // namespace portico::routing
-
-namespace portico::routing {
-namespace {
 
 // ingress-nginx's rewrite-target: the whole path becomes the target, $N from the route's regex.
 TEST(Annotations, RewriteTargetReplacesThePathWithCaptureGroups) {

@@ -49,22 +49,35 @@ tls_secret_yaml() {  # tls_secret_yaml NAMESPACE NAME HOST
 
 # start_portico MANIFEST_DIR [extra flags] -> sets HTTP_PORT HTTPS_PORT ADMIN_PORT PORTICO_PID
 start_portico() {
-  local dir=$1
+  local dir=$1 attempt
   shift
-  HTTP_PORT=$(free_port)
-  HTTPS_PORT=$(free_port)
-  ADMIN_PORT=$(free_port)
-  "$portico" serve --manifests "$dir" --http-addr "127.0.0.1:$HTTP_PORT" \
-    --https-addr "127.0.0.1:$HTTPS_PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" "$@" \
-    > "$work/portico.out" 2> "$work/portico.err" &
-  PORTICO_PID=$!
-  pids+=($PORTICO_PID)
-  for _ in $(seq 200); do
-    if curl -sf "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1; then return 0; fi
-    sleep 0.05
+  # free_port releases the port before portico binds it: another process (a parallel test) may
+  # take it in between. Then portico exits with "Address already in use": try other ports.
+  for attempt in 1 2 3; do
+    HTTP_PORT=$(free_port)
+    HTTPS_PORT=$(free_port)
+    ADMIN_PORT=$(free_port)
+    "$portico" serve --manifests "$dir" --http-addr "127.0.0.1:$HTTP_PORT" \
+      --https-addr "127.0.0.1:$HTTPS_PORT" --admin-addr "127.0.0.1:$ADMIN_PORT" "$@" \
+      > "$work/portico.out" 2> "$work/portico.err" &
+    PORTICO_PID=$!
+    pids+=($PORTICO_PID)
+    if wait_ready "$PORTICO_PID" "$ADMIN_PORT"; then return 0; fi
+    grep -q "Address already in use" "$work/portico.err" || break
   done
   echo "portico did not become ready:"
   cat "$work/portico.err"
+  return 1
+}
+
+# wait_ready PID ADMIN_PORT: true once /readyz answers 200; false if the process exits first or
+# 10 s pass.
+wait_ready() {
+  for _ in $(seq 200); do
+    if curl -sf "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$1" 2>/dev/null || return 1
+    sleep 0.05
+  done
   return 1
 }
 

@@ -22,22 +22,22 @@ api_apply '{"apiVersion":"v1","kind":"Service","metadata":{"name":"portico","nam
 # start_kube NAME [flags]: portico in cluster mode; in-cluster configuration unless flags say
 # otherwise. Sets P_HTTP P_HTTPS P_ADMIN P_PID (and NAME_* copies).
 start_kube() {
-  local name=$1
+  local name=$1 attempt
   shift
-  P_HTTP=$(free_port)
-  P_HTTPS=$(free_port)
-  P_ADMIN=$(free_port)
-  POD_NAME=$name POD_NAMESPACE=portico-system KUBERNETES_SERVICE_HOST=127.0.0.1 \
-    KUBERNETES_SERVICE_PORT=$API_PORT PORTICO_SERVICEACCOUNT_DIR="$KUBE_DIR/serviceaccount" \
-    "$portico" serve --kube --http-addr "127.0.0.1:$P_HTTP" --https-addr "127.0.0.1:$P_HTTPS" \
-    --admin-addr "127.0.0.1:$P_ADMIN" --workers 1 --access-log off --shutdown-grace 1s \
-    --publish-service portico-system/portico --watch-idle-timeout 2s "$@" \
-    > "$work/$name.out" 2> "$work/$name.err" &
-  P_PID=$!
-  pids+=($P_PID)
-  for _ in $(seq 200); do
-    if curl -sf "http://127.0.0.1:$P_ADMIN/readyz" >/dev/null 2>&1; then return 0; fi
-    sleep 0.05
+  for attempt in 1 2 3; do  # other ports if one was taken meanwhile (see start_portico)
+    P_HTTP=$(free_port)
+    P_HTTPS=$(free_port)
+    P_ADMIN=$(free_port)
+    POD_NAME=$name POD_NAMESPACE=portico-system KUBERNETES_SERVICE_HOST=127.0.0.1 \
+      KUBERNETES_SERVICE_PORT=$API_PORT PORTICO_SERVICEACCOUNT_DIR="$KUBE_DIR/serviceaccount" \
+      "$portico" serve --kube --http-addr "127.0.0.1:$P_HTTP" --https-addr "127.0.0.1:$P_HTTPS" \
+      --admin-addr "127.0.0.1:$P_ADMIN" --workers 1 --access-log off --shutdown-grace 1s \
+      --publish-service portico-system/portico --watch-idle-timeout 2s "$@" \
+      > "$work/$name.out" 2> "$work/$name.err" &
+    P_PID=$!
+    pids+=($P_PID)
+    if wait_ready "$P_PID" "$P_ADMIN"; then return 0; fi
+    grep -q "Address already in use" "$work/$name.err" || break
   done
   echo "portico $name did not become ready:"
   cat "$work/$name.err"

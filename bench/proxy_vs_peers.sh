@@ -7,6 +7,7 @@
 # /proc/PID/stat over the run, divided by the requests completed).
 #
 # usage: bench/proxy_vs_peers.sh [BUILD_DIR]   env: DURATION (s, default 10), PROXIES, PROTOCOLS
+# (http1 h2c h2 by default; h2c-m1 is h2c with h2load -c100 -m1: one stream per connection)
 set -euo pipefail
 
 build=${1:-build/release}
@@ -15,7 +16,7 @@ portico=$root/$build/portico
 duration=${DURATION:-10}
 proxies=${PROXIES:-"portico nginx haproxy"}
 protocols=${PROTOCOLS:-"http1 h2c h2"}
-for tool in nginx haproxy wrk h2load openssl; do
+for tool in nginx haproxy wrk h2load openssl python3 curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool (make deps installs it)" >&2; exit 1; }
 done
 [ -x "$portico" ] || { echo "missing $portico: build first (make build)" >&2; exit 1; }
@@ -29,7 +30,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-base=$((20000 + RANDOM % 20000))
+# A block of 24 ports nothing listens on (other benchmarks and tests may run at the same time).
+ports_free() {
+  python3 - "$1" <<'PY'
+import socket, sys
+base = int(sys.argv[1])
+try:
+    for port in range(base, base + 24):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.close()
+except OSError:
+    sys.exit(1)
+PY
+}
+for _ in $(seq 50); do
+  base=$((20000 + RANDOM % 20000))
+  ports_free "$base" && break
+done
 backend_port=$base
 clk=$(getconf CLK_TCK)
 
@@ -158,7 +177,15 @@ haproxy -f "$work/haproxy.cfg" -db &
 haproxy_pid=$!
 pids+=($haproxy_pid)
 
-sleep 1
+# Every proxy answers before anything is measured.
+for url in "http://127.0.0.1:$portico_admin/readyz" "http://127.0.0.1:$nginx_http/" \
+  "http://127.0.0.1:$haproxy_http/"; do
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null -H "Host: plain.bench.test" "$url" && break
+    sleep 0.1
+  done
+  curl -sf -o /dev/null -H "Host: plain.bench.test" "$url" || { echo "not answering: $url" >&2; exit 1; }
+done
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 
 cpu_ticks() {  # utime + stime of a process, in clock ticks
@@ -168,10 +195,11 @@ cpu_ticks() {  # utime + stime of a process, in clock ticks
 url_for() {  # proxy protocol -> URL
   local proxy=$1 protocol=$2 port
   case "$proxy:$protocol" in
-    portico:http1) port=$portico_http ;; portico:h2c) port=$portico_http ;;
+    portico:http1) port=$portico_http ;; portico:h2c | portico:h2c-m1) port=$portico_http ;;
     portico:h2) port=$portico_https ;;
-    nginx:http1) port=$nginx_http ;; nginx:h2c) port=$nginx_h2c ;; nginx:h2) port=$nginx_https ;;
-    haproxy:http1) port=$haproxy_http ;; haproxy:h2c) port=$haproxy_h2c ;;
+    nginx:http1) port=$nginx_http ;; nginx:h2c | nginx:h2c-m1) port=$nginx_h2c ;;
+    nginx:h2) port=$nginx_https ;;
+    haproxy:http1) port=$haproxy_http ;; haproxy:h2c | haproxy:h2c-m1) port=$haproxy_h2c ;;
     haproxy:h2) port=$haproxy_https ;;
   esac
   if [ "$protocol" = h2 ]; then echo "https://127.0.0.1:$port/"; else echo "http://127.0.0.1:$port/"; fi
@@ -199,7 +227,9 @@ for protocol in $protocols; do
       failed=$(awk '/Non-2xx/ {print $5} /Socket errors/ {s=0; for (i=4;i<=NF;i+=2) s+=$i; print s}' <<<"$out" | paste -sd+ | bc 2>/dev/null || echo 0)
     else
       log="$work/h2load-$proxy-$protocol.log"
-      out=$(h2load -c10 -m10 -D "$duration" -H ":authority: $host" --log-file="$log" "$url" 2>&1)
+      streams=(-c10 -m10)
+      [ "$protocol" = h2c-m1 ] && streams=(-c100 -m1)
+      out=$(h2load "${streams[@]}" -D "$duration" -H ":authority: $host" --log-file="$log" "$url" 2>&1)
       requests=$(awk '/^requests:/ {print $8}' <<<"$out")
       failed=$(awk '/^requests:/ {print $10 + $12}' <<<"$out")
       rps=$(awk '/^finished in/ {print $4}' <<<"$out")

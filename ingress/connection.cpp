@@ -1,10 +1,8 @@
 #include "ingress/connection.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
 #include <cstring>
 
+#include "ingress/http1_message.hpp"
 #include "ingress/worker.hpp"
 #include "tls/cert_store.hpp"
 
@@ -12,17 +10,17 @@ namespace portico::ingress {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// A client connection's read buffer starts this large: a request header and a small body.
+constexpr std::size_t kClientBuffer = 16 * 1024;
 
 // Registers the connection for draining and counts it, for as long as the scope lives.
 class ConnectionScope {
  public:
-  ConnectionScope(Worker& worker, tcp::socket& socket, ConnectionInfo& info)
+  ConnectionScope(Worker& worker, Socket& socket, ConnectionInfo& info)
       : worker_(worker), it_(worker.register_connection(socket)) {
     info.idle = &it_->idle;
   }
@@ -33,7 +31,7 @@ class ConnectionScope {
   std::list<Worker::ConnectionHandle>::iterator it_;
 };
 
-ConnectionInfo make_info(const tcp::socket& socket, bool tls) {
+ConnectionInfo make_info(const Socket& socket, bool tls) {
   ConnectionInfo info;
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
@@ -46,16 +44,18 @@ ConnectionInfo make_info(const tcp::socket& socket, bool tls) {
 
 }  // namespace
 
-asio::awaitable<void> serve_plain(Worker& worker, tcp::socket socket) {
+Awaitable<void> serve_plain(Worker& worker, Socket socket) {
   ConnectionInfo info = make_info(socket, false);
-  PlainStream stream(std::move(socket));
-  ConnectionScope scope(worker, stream.socket(), info);
+  ConnectionScope scope(worker, socket, info);
+  // One watchdog for this connection's timeouts instead of a timer per read and write.
+  Deadline deadline(socket.get_executor(), socket);
   beast::flat_buffer buffer;
   // Sniff: read until the bytes either diverge from the HTTP/2 preface or complete it.
-  stream.expires_after(worker.config().request_header_timeout);
+  deadline.client(worker.config().request_header_timeout);
   bool http2 = false;
   for (;;) {
-    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kNoThrow);
+    auto [ec, n] =
+        co_await socket.async_read_some(read_space(buffer, kClientBuffer), kAwaitNoThrow);
     if (ec) co_return;
     buffer.commit(n);
     std::string_view seen(static_cast<const char*>(buffer.data().data()), buffer.size());
@@ -67,33 +67,35 @@ asio::awaitable<void> serve_plain(Worker& worker, tcp::socket socket) {
     }
   }
   if (http2) {
-    co_await serve_http2(worker, stream, buffer, info);
+    co_await serve_http2(worker, socket, buffer, info, deadline);
   } else {
-    co_await serve_http1(worker, stream, buffer, info);
+    co_await serve_http1(worker, socket, buffer, info, deadline);
   }
 }
 
-asio::awaitable<void> serve_tls(Worker& worker, tcp::socket socket) {
+Awaitable<void> serve_tls(Worker& worker, Socket socket) {
   ConnectionInfo info = make_info(socket, true);
   auto ssl_context = worker.ssl_context();
   std::shared_ptr<const tls::CertStore> certs = worker.lease()->certs;
-  TlsStream stream(beast::tcp_stream(std::move(socket)), *ssl_context);
-  ConnectionScope scope(worker, beast::get_lowest_layer(stream).socket(), info);
+  TlsStream stream(std::move(socket), *ssl_context);
+  ConnectionScope scope(worker, stream.next_layer(), info);
   tls::CertStore::attach(stream.native_handle(), std::move(certs));
-  beast::get_lowest_layer(stream).expires_after(worker.config().request_header_timeout);
-  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+  Deadline deadline(stream.next_layer().get_executor(), stream.next_layer());
+  deadline.client(worker.config().request_header_timeout);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAwaitNoThrow);
   if (ec) co_return;
   const unsigned char* alpn = nullptr;
   unsigned alpn_length = 0;
   SSL_get0_alpn_selected(stream.native_handle(), &alpn, &alpn_length);
   beast::flat_buffer buffer;
+  buffer.reserve(kClientBuffer);
   if (alpn_length == 2 && std::memcmp(alpn, "h2", 2) == 0) {
-    co_await serve_http2(worker, stream, buffer, info);
+    co_await serve_http2(worker, stream, buffer, info, deadline);
   } else {
-    co_await serve_http1(worker, stream, buffer, info);
+    co_await serve_http1(worker, stream, buffer, info, deadline);
   }
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
-  co_await stream.async_shutdown(kNoThrow);
+  deadline.client(std::chrono::seconds(1));
+  co_await stream.async_shutdown(kAwaitNoThrow);
 }
 
 }  // namespace portico::ingress

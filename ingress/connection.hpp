@@ -4,12 +4,12 @@
 // accept: the HTTP/2 connection preface means h2c with prior knowledge, anything else HTTP/1.1.
 // A TLS connection is handshaken first, then ALPN decides (h2, else HTTP/1.1).
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <string>
+
+#include "ingress/deadline.hpp"
+#include "ingress/executor.hpp"
 
 namespace portico::ingress {
 
@@ -22,23 +22,29 @@ struct ConnectionInfo {
   bool* idle = nullptr;  // set while waiting for the next request (a drain closes idle ones)
 };
 
-using PlainStream = boost::beast::tcp_stream;
-using TlsStream = boost::asio::ssl::stream<boost::beast::tcp_stream>;
+using PlainStream = Socket;
+using TlsStream = boost::asio::ssl::stream<Socket>;
+
+inline Socket& lowest_layer(PlainStream& stream) {
+  return stream;
+}
+inline Socket& lowest_layer(TlsStream& stream) {
+  return stream.next_layer();
+}
 
 // Serves one accepted connection to the end. Never throws.
-boost::asio::awaitable<void> serve_plain(Worker& worker, boost::asio::ip::tcp::socket socket);
-boost::asio::awaitable<void> serve_tls(Worker& worker, boost::asio::ip::tcp::socket socket);
+Awaitable<void> serve_plain(Worker& worker, Socket socket);
+Awaitable<void> serve_tls(Worker& worker, Socket socket);
 
 // HTTP/1.1 on an established stream; `buffer` may already hold bytes read while sniffing.
+// `deadline` watches the client's socket (and the upstream connections in use).
 template <typename Stream>
-boost::asio::awaitable<void> serve_http1(Worker& worker, Stream& stream,
-                                         boost::beast::flat_buffer& buffer,
-                                         const ConnectionInfo& info);
+Awaitable<void> serve_http1(Worker& worker, Stream& stream, boost::beast::flat_buffer& buffer,
+                            const ConnectionInfo& info, Deadline& deadline);
 
 // HTTP/2 (h2 after ALPN, or h2c with prior knowledge) on an established stream.
 template <typename Stream>
-boost::asio::awaitable<void> serve_http2(Worker& worker, Stream& stream,
-                                         boost::beast::flat_buffer& buffer,
-                                         const ConnectionInfo& info);
+Awaitable<void> serve_http2(Worker& worker, Stream& stream, boost::beast::flat_buffer& buffer,
+                            const ConnectionInfo& info, Deadline& deadline);
 
 }  // namespace portico::ingress

@@ -1,13 +1,14 @@
 #pragma once
 
 // What a proxy changes in the header of a message it forwards (RFC 9110 section 7.6): the
-// hop-by-hop fields go, the X-Forwarded-* fields and X-Request-ID are set. Host is kept.
+// hop-by-hop fields go, the X-Forwarded-* fields and X-Request-ID are set. Host is kept. The
+// forwarded header is written as HTTP/1.1 text, straight from the received one.
 
-#include <boost/beast/http/fields.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "ingress/http1_message.hpp"
 #include "ingress/serve_config.hpp"
 #include "routing/route_table.hpp"
 
@@ -21,17 +22,46 @@ struct ForwardContext {
   bool upgrade = false;             // keep Upgrade / Connection: upgrade (WebSocket)
 };
 
-// Removes hop-by-hop fields (Connection and every field it names, Keep-Alive, Proxy-Connection,
-// TE, Trailer, Transfer-Encoding, Upgrade unless upgrading, Expect: the proxy answers 100-continue
-// itself), appends the client to X-Forwarded-For, sets X-Forwarded-Proto/Host/Port, and sets
-// X-Request-ID when the client did not send one. Returns the request id in effect.
-std::string prepare_upstream_request(boost::beast::http::fields& fields,
-                                     const ForwardContext& context);
+// 32 lower-case hex characters from a per-thread generator seeded once from the OS.
+struct RequestId {
+  char text[32];
+  std::string_view view() const { return {text, sizeof text}; }
+};
+RequestId make_request_id();
 
-// Removes hop-by-hop fields from an upstream response before it goes to the client (Connection
-// and the fields it names, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade unless
-// `upgrade`, Trailer).
-void prepare_client_response(boost::beast::http::fields& fields, bool upgrade);
+// Tells the hop-by-hop fields of a message (RFC 9110 section 7.6.1): Connection and every field
+// it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, and Upgrade unless
+// the message is an upgrade.
+class HopByHop {
+ public:
+  HopByHop(const MessageHead& head, bool upgrade);
+  bool operator()(const MessageHead::Field& field) const;
+
+ private:
+  const MessageHead& head_;
+  bool upgrade_;
+  bool connection_;  // a Connection field names other fields
+};
+
+// Appends the request to send upstream: "METHOD target HTTP/1.1" from `request`'s request line,
+// its fields without the hop-by-hop ones and without Expect (the proxy answers 100-continue
+// itself), X-Forwarded-For with the client appended (to the values received, joined),
+// X-Forwarded-Proto/Host/Port, X-Request-ID when the client sent none or an empty one
+// (generated into `generated`), "Connection: upgrade" when upgrading, and the body's framing:
+// Transfer-Encoding: chunked for kChunked, Content-Length `length` for kLength unless the
+// request has a Content-Length field (kept as received). Returns the request id in effect,
+// which refers to `request` or `generated`.
+std::string_view append_upstream_request(std::string& out, const MessageHead& request,
+                                         const ForwardContext& context, Framing framing,
+                                         std::uint64_t length, RequestId& generated);
+
+// Appends the response to send to an HTTP/1.x client of `version` (10 or 11): the status line,
+// the upstream's fields without the hop-by-hop ones, then for an upgrade (101) "Connection:
+// upgrade" (Upgrade is kept), else the body's framing (Transfer-Encoding: chunked for kChunked;
+// a Content-Length is kept as received) and the connection's persistence as the version needs
+// it ("Connection: close" in HTTP/1.1, "Connection: keep-alive" in HTTP/1.0).
+void append_client_response(std::string& out, const MessageHead& response, unsigned version,
+                            Framing framing, bool keep_alive, bool upgrade);
 
 // Whether a plain-HTTP request for `route` is answered with a 308 to HTTPS: its host is listed
 // in spec.tls, the Ingress did not turn ssl-redirect off, and there is an HTTPS listener.
@@ -45,8 +75,5 @@ inline bool redirects_to_https(const routing::Route& route, bool over_tls,
 // its port, the HTTPS listener's port unless it is 443, and the original target.
 std::string https_redirect_location(std::string_view host, std::string_view target,
                                     std::uint16_t https_port);
-
-// 32 lower-case hex characters from a per-thread generator seeded once from the OS.
-std::string make_request_id();
 
 }  // namespace portico::ingress

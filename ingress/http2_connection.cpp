@@ -1,8 +1,9 @@
 #include "ingress/http2_connection.hpp"
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/field.hpp>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 
 #include "ingress/worker.hpp"
@@ -12,8 +13,6 @@ namespace portico::ingress {
 namespace asio = boost::asio;
 
 namespace {
-
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::uint32_t kMaxConcurrentStreams = 128;
 // Per-stream receive window: what one request may have in flight towards a slow upstream.
@@ -31,6 +30,108 @@ constexpr std::size_t kMaxTasks = 2 * kMaxConcurrentStreams;
 // Between the shutdown notice and the real GOAWAY: about a round trip, so that requests the
 // client sent before it saw the notice are still accepted (RFC 9113 section 6.8).
 constexpr auto kGoawayDelay = std::chrono::milliseconds(1000);
+// Finished stream objects kept for the next requests, per worker thread (a connection that goes
+// idle holds none). Each keeps at most a few small buffers (Http2Stream::reset).
+constexpr std::size_t kSpareStreams = 256;
+
+// The worker thread's spare stream objects. Their timers are bound to the worker's io_context,
+// the only one this thread runs; they are destroyed when the thread ends, before it.
+std::vector<std::unique_ptr<Http2Stream>>& spare_streams() {
+  thread_local std::vector<std::unique_ptr<Http2Stream>> spare;
+  return spare;
+}
+
+// nghttp2's allocations (a stream's state, queued frames, header copies: a few per request)
+// come from free lists per size class, kept per worker thread: with a hundred streams in flight
+// glibc's per-thread cache (7 blocks a size) overflows, and every allocation takes its slow path.
+// A block starts with a header naming its class; blocks over the largest class go to malloc.
+class FrameMemory {
+ public:
+  static void* allocate(std::size_t size, void*) {
+    const unsigned c = class_of(size);
+    if (c == kLarge) return with_header(std::malloc(kHeader + size), kLarge);
+    Lists& lists = free_lists();
+    if (Block* block = lists.head[c]) {
+      lists.head[c] = block->next;
+      --lists.count[c];
+      return with_header(block, c);
+    }
+    return with_header(std::malloc(kHeader + (kSmallest << c)), c);
+  }
+  static void release(void* pointer, void*) {
+    if (pointer == nullptr) return;
+    void* block = static_cast<char*>(pointer) - kHeader;
+    const unsigned c = *static_cast<unsigned*>(block);
+    Lists& lists = free_lists();
+    if (c == kLarge || lists.count[c] >= kKept) {
+      std::free(block);
+      return;
+    }
+    auto* free_block = static_cast<Block*>(block);
+    free_block->next = lists.head[c];
+    lists.head[c] = free_block;
+    ++lists.count[c];
+  }
+  static void* allocate_zeroed(std::size_t n, std::size_t size, void* user) {
+    if (size != 0 && n > SIZE_MAX / size) return nullptr;
+    void* pointer = allocate(n * size, user);
+    if (pointer != nullptr) std::memset(pointer, 0, n * size);
+    return pointer;
+  }
+  static void* reallocate(void* pointer, std::size_t size, void* user) {
+    if (pointer == nullptr) return allocate(size, user);
+    void* block = static_cast<char*>(pointer) - kHeader;
+    const unsigned c = *static_cast<unsigned*>(block);
+    if (c == kLarge) {
+      void* grown = std::realloc(block, kHeader + size);
+      return grown == nullptr ? nullptr : static_cast<char*>(grown) + kHeader;
+    }
+    if (size <= (kSmallest << c)) return pointer;
+    void* moved = allocate(size, user);
+    if (moved != nullptr) {
+      std::memcpy(moved, pointer, kSmallest << c);
+      release(pointer, user);
+    }
+    return moved;
+  }
+
+ private:
+  static constexpr std::size_t kHeader = 16;  // keeps malloc's alignment
+  static constexpr std::size_t kSmallest = 32;
+  static constexpr unsigned kClasses = 8;  // 32 bytes to 4 KiB
+  static constexpr unsigned kLarge = kClasses;
+  static constexpr std::size_t kKept = 512;  // blocks kept per class and thread
+  struct Block {
+    Block* next;
+  };
+  struct Lists {
+    Block* head[kClasses] = {};
+    std::size_t count[kClasses] = {};
+    ~Lists() {
+      for (Block* block : head) {
+        while (block != nullptr) {
+          Block* next = block->next;
+          std::free(block);
+          block = next;
+        }
+      }
+    }
+  };
+  static Lists& free_lists() {
+    thread_local Lists lists;
+    return lists;
+  }
+  static unsigned class_of(std::size_t size) {
+    unsigned c = 0;
+    while (c < kClasses && (kSmallest << c) < size) ++c;
+    return c;
+  }
+  static void* with_header(void* block, unsigned c) {
+    if (block == nullptr) return nullptr;
+    *static_cast<unsigned*>(block) = c;
+    return static_cast<char*>(block) + kHeader;
+  }
+};
 
 bool connection_specific(std::string_view name) {
   return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
@@ -39,12 +140,13 @@ bool connection_specific(std::string_view name) {
 
 }  // namespace
 
-Http2Connection::Http2Connection(Worker& worker, const ConnectionInfo& info)
+Http2Connection::Http2Connection(Worker& worker, const ConnectionInfo& info, Deadline& deadline)
     : worker_(worker),
       info_(info),
-      writer_signal_(worker.io()),
-      reader_signal_(worker.io()),
-      last_activity_(std::chrono::steady_clock::now()) {}
+      deadline_(deadline),
+      writer_signal_(worker.executor()),
+      reader_signal_(worker.executor()),
+      last_activity_(CoarseClock::now()) {}
 
 Http2Connection::~Http2Connection() {
   if (info_.idle != nullptr) *info_.idle = false;
@@ -74,9 +176,12 @@ bool Http2Connection::start() {
   };
   static const Setup setup;
   if (setup.callbacks == nullptr || setup.option == nullptr) return false;
+  static nghttp2_mem memory{nullptr, &FrameMemory::allocate, &FrameMemory::release,
+                            &FrameMemory::allocate_zeroed, &FrameMemory::reallocate};
 
   nghttp2_session* raw = nullptr;
-  if (nghttp2_session_server_new2(&raw, setup.callbacks, this, setup.option) != 0) return false;
+  if (nghttp2_session_server_new3(&raw, setup.callbacks, this, setup.option, &memory) != 0)
+    return false;
   session_.reset(raw);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
@@ -101,8 +206,16 @@ bool Http2Connection::receive(const std::uint8_t* data, std::size_t size) {
     return false;
   }
   start_tasks();
-  wake_writer();
+  wake_writer_if_needed();
   return true;
+}
+
+void Http2Connection::wake_writer_if_needed() {
+  // Most requests need nothing written at once (their responses come later); the writer is
+  // woken only for frames to send, or to notice that the connection is finished.
+  if (failed_ || aborted_ || nghttp2_session_want_write(session_.get()) != 0 ||
+      nghttp2_session_want_read(session_.get()) == 0)
+    wake_writer();
 }
 
 bool Http2Connection::collect(std::vector<std::uint8_t>& out, std::size_t limit) {
@@ -127,7 +240,7 @@ bool Http2Connection::finished() const {
 
 void Http2Connection::tick() {
   if (failed_ || aborted_ || goaway_sent_) return;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = CoarseClock::now();
   if (worker_.draining()) {
     if (!shutdown_notice_sent_) {
       shutdown_notice_sent_ = true;
@@ -151,7 +264,7 @@ void Http2Connection::tick() {
 
 void Http2Connection::abort() {
   aborted_ = true;
-  for (auto& [id, stream] : streams_) stream->abandon();
+  for (auto& stream : streams_) stream->abandon();
   reader_signal_.cancel();
   update_idle();
 }
@@ -165,14 +278,18 @@ bool Http2Connection::reading_paused() const {
   return running_tasks_ >= kMaxTasks && !aborted_;
 }
 
-asio::awaitable<void> Http2Connection::wait_for_work(std::chrono::milliseconds timeout) {
+Awaitable<void> Http2Connection::wait_for_work(std::chrono::milliseconds timeout) {
   writer_signal_.expires_after(timeout);
-  co_await writer_signal_.async_wait(kNoThrow);
+  writer_waiting_ = true;
+  co_await writer_signal_.async_wait(kAwaitNoThrow);
+  writer_waiting_ = false;
 }
 
-asio::awaitable<void> Http2Connection::wait_for_tasks() {
+Awaitable<void> Http2Connection::wait_for_tasks() {
   reader_signal_.expires_after(std::chrono::seconds(1));
-  co_await reader_signal_.async_wait(kNoThrow);
+  reader_waiting_ = true;
+  co_await reader_signal_.async_wait(kAwaitNoThrow);
+  reader_waiting_ = false;
 }
 
 void Http2Connection::submit_response(Http2Stream& stream, std::span<const nghttp2_nv> fields,
@@ -221,7 +338,7 @@ void Http2Connection::buffered_less(std::size_t n) {
   const bool was_over = over_budget();
   response_buffered_ -= std::min(n, response_buffered_);
   if (was_over && !over_budget()) {
-    for (auto& [id, stream] : streams_) {
+    for (auto& stream : streams_) {
       if (stream->task_running) stream->wake();
     }
   }
@@ -242,8 +359,7 @@ void Http2Connection::reset(Http2Stream& stream, std::uint32_t error_code) {
 }
 
 Http2Stream* Http2Connection::find(std::int32_t stream_id) {
-  auto it = streams_.find(stream_id);
-  return it == streams_.end() ? nullptr : it->second.get();
+  return static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session_.get(), stream_id));
 }
 
 void Http2Connection::header(Http2Stream& stream, std::string_view name, std::string_view value) {
@@ -269,7 +385,7 @@ void Http2Connection::header(Http2Stream& stream, std::string_view name, std::st
     if (!stream.cookie.empty()) stream.cookie += "; ";
     stream.cookie += value;
   } else if (!connection_specific(name)) {
-    stream.request.insert(name, value);
+    stream.request.add(http::string_to_field(name), name, value);
   }
 }
 
@@ -279,7 +395,7 @@ void Http2Connection::start_tasks() {
     if (stream == nullptr || stream->closed) continue;
     stream->task_running = true;
     ++running_tasks_;
-    asio::co_spawn(worker_.io(), relay_http2_stream(*this, *stream),
+    asio::co_spawn(worker_.executor(), relay_http2_stream(*this, *stream),
                    [this, stream](std::exception_ptr) { task_finished(*stream); });
   }
   ready_.clear();
@@ -288,17 +404,17 @@ void Http2Connection::start_tasks() {
 void Http2Connection::task_finished(Http2Stream& stream) {
   stream.task_running = false;
   --running_tasks_;
-  last_activity_ = std::chrono::steady_clock::now();
+  last_activity_ = CoarseClock::now();
   stream.upstream.reset();
   if (!stream.closed) {
     // Every path of the relay answers; this is the backstop for one that threw.
     if (!stream.response_submitted) reset(stream, NGHTTP2_INTERNAL_ERROR);
     release_body(stream);
   } else {
-    erase(stream.id);
+    erase(stream);
   }
-  wake_writer();
-  reader_signal_.cancel();
+  wake_writer_if_needed();
+  if (reader_waiting_) reader_signal_.cancel();
 }
 
 void Http2Connection::release_body(Http2Stream& stream) {
@@ -309,13 +425,38 @@ void Http2Connection::release_body(Http2Stream& stream) {
   stream.unconsumed = 0;
 }
 
-void Http2Connection::erase(std::int32_t stream_id) {
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return;
-  const std::size_t left = it->second->response_body.size();
-  streams_.erase(it);
+std::unique_ptr<Http2Stream> Http2Connection::new_stream(std::int32_t stream_id) {
+  std::unique_ptr<Http2Stream> stream;
+  auto& spare = spare_streams();
+  if (!spare.empty()) {
+    stream = std::move(spare.back());
+    spare.pop_back();
+  } else {
+    stream = std::make_unique<Http2Stream>(worker_.executor());
+  }
+  stream->id = stream_id;
+  return stream;
+}
+
+void Http2Connection::erase(Http2Stream& erased) {
+  const std::size_t slot = erased.slot;
+  if (slot >= streams_.size() || streams_[slot].get() != &erased) return;
+  // nghttp2 may still have the stream (its response is queued): it must not lead here anymore.
+  if (session_) nghttp2_session_set_stream_user_data(session_.get(), erased.id, nullptr);
+  const std::size_t left = erased.response_body.size();
+  std::unique_ptr<Http2Stream> stream = std::move(streams_[slot]);
+  if (slot + 1 != streams_.size()) {
+    streams_[slot] = std::move(streams_.back());
+    streams_[slot]->slot = slot;
+  }
+  streams_.pop_back();
+  if (auto& spare = spare_streams(); spare.size() < kSpareStreams) {
+    stream->upstream.reset();
+    stream->reset(0);
+    spare.push_back(std::move(stream));
+  }
   buffered_less(left);
-  last_activity_ = std::chrono::steady_clock::now();
+  last_activity_ = CoarseClock::now();
   update_idle();
 }
 
@@ -331,13 +472,15 @@ int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* fra
   auto& c = *static_cast<Http2Connection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   try {
-    c.streams_.emplace(
-        frame->hd.stream_id,
-        std::make_unique<Http2Stream>(frame->hd.stream_id, c.worker_.io().get_executor()));
+    std::unique_ptr<Http2Stream> stream = c.new_stream(frame->hd.stream_id);
+    stream->slot = c.streams_.size();
+    c.streams_.push_back(std::move(stream));
+    nghttp2_session_set_stream_user_data(c.session_.get(), frame->hd.stream_id,
+                                         c.streams_.back().get());
   } catch (...) {
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
-  c.last_activity_ = std::chrono::steady_clock::now();
+  c.last_activity_ = CoarseClock::now();
   c.update_idle();
   return 0;
 }
@@ -396,7 +539,7 @@ int Http2Connection::on_data_chunk_recv(nghttp2_session* session, std::uint8_t,
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   stream->unconsumed += length;
-  c.last_activity_ = std::chrono::steady_clock::now();
+  c.last_activity_ = CoarseClock::now();
   stream->wake();
   return 0;
 }
@@ -425,7 +568,7 @@ int Http2Connection::on_stream_close(nghttp2_session*, std::int32_t stream_id, s
   if (stream->task_running) {
     stream->abandon();  // the coroutine finishes, then task_finished erases the stream
   } else {
-    c.erase(stream_id);
+    c.erase(*stream);
   }
   return 0;
 }
@@ -435,7 +578,7 @@ ssize_t Http2Connection::read_body(nghttp2_session*, std::int32_t, std::uint8_t*
                                    nghttp2_data_source* source, void* self) {
   auto& stream = *static_cast<Http2Stream*>(source->ptr);
   auto& c = *static_cast<Http2Connection*>(self);
-  c.last_activity_ = std::chrono::steady_clock::now();
+  c.last_activity_ = CoarseClock::now();
   std::size_t n = stream.response_body.take(buffer, length);
   c.buffered_less(n);
   if (stream.response_eof && stream.response_body.size() == 0) {

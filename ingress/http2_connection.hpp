@@ -12,17 +12,16 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "ingress/connection.hpp"
+#include "ingress/deadline.hpp"
+#include "ingress/executor.hpp"
 #include "ingress/http2_stream.hpp"
 
 namespace portico::ingress {
@@ -31,7 +30,8 @@ class Worker;
 
 class Http2Connection {
  public:
-  Http2Connection(Worker& worker, const ConnectionInfo& info);
+  // `deadline` watches the client's socket; the streams' upstream connections join it.
+  Http2Connection(Worker& worker, const ConnectionInfo& info, Deadline& deadline);
   ~Http2Connection();
   Http2Connection(const Http2Connection&) = delete;
   Http2Connection& operator=(const Http2Connection&) = delete;
@@ -62,14 +62,22 @@ class Http2Connection {
   // opens them): the reader stops reading until some finish.
   bool reading_paused() const;
   // The writer sleeps here until wake_writer() or `timeout`.
-  boost::asio::awaitable<void> wait_for_work(std::chrono::milliseconds timeout);
+  Awaitable<void> wait_for_work(std::chrono::milliseconds timeout);
   // The reader sleeps here while reading_paused().
-  boost::asio::awaitable<void> wait_for_tasks();
-  void wake_writer() { writer_signal_.cancel(); }
+  Awaitable<void> wait_for_tasks();
+  void wake_writer() {
+    if (writer_waiting_) {
+      writer_waiting_ = false;
+      writer_signal_.cancel();
+    }
+  }
+  // wake_writer() when there is something to write, or the connection may be finished.
+  void wake_writer_if_needed();
 
   // ---- for the stream coroutines
   Worker& worker() const { return worker_; }
   const ConnectionInfo& info() const { return info_; }
+  Deadline& deadline() const { return deadline_; }
   // Queues the response HEADERS (`fields` starts with ":status"); with a body, DATA frames are
   // then taken from stream.response_body until response_eof.
   void submit_response(Http2Stream& stream, std::span<const nghttp2_nv> fields, bool with_body);
@@ -110,15 +118,21 @@ class Http2Connection {
   void task_finished(Http2Stream& stream);
   // Returns the window of every body byte the stream still holds; later bytes too.
   void release_body(Http2Stream& stream);
-  void erase(std::int32_t stream_id);
+  void erase(Http2Stream& stream);
+  std::unique_ptr<Http2Stream> new_stream(std::int32_t stream_id);
   void update_idle();
   void buffered_less(std::size_t n);
 
   Worker& worker_;
   const ConnectionInfo& info_;
-  boost::asio::steady_timer writer_signal_;
-  boost::asio::steady_timer reader_signal_;
-  std::unordered_map<std::int32_t, std::unique_ptr<Http2Stream>> streams_;
+  Deadline& deadline_;
+  Timer writer_signal_;
+  Timer reader_signal_;
+  bool writer_waiting_ = false;
+  bool reader_waiting_ = false;
+  // The streams, in no order (each knows its slot); found by id through nghttp2's stream user
+  // data, which is there while nghttp2 has the stream open.
+  std::vector<std::unique_ptr<Http2Stream>> streams_;
   std::vector<std::int32_t> ready_;  // header complete during mem_recv: start after it returns
   std::size_t running_tasks_ = 0;
   std::size_t response_buffered_ = 0;  // in all the streams' rings

@@ -4,15 +4,14 @@
 // a time, so the frames produced while a write was in flight leave together in the next one.
 // Stream coroutines never touch the socket: they submit to nghttp2 and wake the writer.
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <exception>
 #include <type_traits>
 #include <vector>
 
 #include "ingress/connection.hpp"
+#include "ingress/http1_message.hpp"
 #include "ingress/http2_connection.hpp"
 #include "ingress/worker.hpp"
 
@@ -24,7 +23,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kReadChunk = 64 * 1024;
 // Output gathered per write: several DATA frames, few enough that a write stays short.
 constexpr std::size_t kWriteChunk = 128 * 1024;
@@ -32,24 +30,26 @@ constexpr std::size_t kWriteChunk = 128 * 1024;
 constexpr auto kTick = std::chrono::milliseconds(1000);
 
 template <typename Stream>
-asio::awaitable<void> read_frames(Stream& stream, Http2Connection& connection) {
-  std::vector<std::uint8_t> chunk(kReadChunk);
+Awaitable<void> read_frames(Stream& stream, Http2Connection& connection) {
+  // Not a vector: 64 KiB zeroed per connection showed in profiles of short connections.
+  std::unique_ptr<std::uint8_t[]> chunk(new std::uint8_t[kReadChunk]);
   for (;;) {
     while (connection.reading_paused()) co_await connection.wait_for_tasks();
     if (connection.closing()) co_return;
     // No read deadline: an open HTTP/2 connection may be quiet; the idle policy closes it.
-    beast::get_lowest_layer(stream).expires_never();
-    auto [ec, n] = co_await stream.async_read_some(asio::buffer(chunk), kNoThrow);
-    if (n > 0 && !connection.receive(chunk.data(), n)) co_return;
+    auto [ec, n] =
+        co_await stream.async_read_some(asio::buffer(chunk.get(), kReadChunk), kAwaitNoThrow);
+    if (n > 0 && !connection.receive(chunk.get(), n)) co_return;
     if (ec) co_return;
   }
 }
 
 template <typename Stream>
-asio::awaitable<void> write_frames(Stream& stream, Http2Connection& connection,
-                                   const bool& reader_done, const ServeConfig& config) {
+Awaitable<void> write_frames(Stream& stream, Http2Connection& connection, const bool& reader_done,
+                             const ServeConfig& config) {
   std::vector<std::uint8_t> out;
   out.reserve(kWriteChunk + 32 * 1024);
+  std::vector<asio::const_buffer> buffers;
   for (;;) {
     if (reader_done || connection.closing()) co_return;
     connection.tick();
@@ -57,10 +57,17 @@ asio::awaitable<void> write_frames(Stream& stream, Http2Connection& connection,
     if (!connection.collect(out, kWriteChunk)) co_return;
     if (!out.empty()) {
       connection.set_writing(true);
-      // Only the write gets this deadline: a read is always pending, and basic_stream applies
-      // expires_after to the operations not yet pending.
-      beast::get_lowest_layer(stream).expires_after(config.upstream_timeout);
-      auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kNoThrow);
+      // Only the write has a deadline: a read is always pending, and may wait as long as the
+      // connection is allowed to be idle.
+      connection.deadline().client(config.upstream_timeout);
+      buffers.assign(1, asio::buffer(out));
+      std::size_t written = 0;
+      boost::system::error_code ec;
+      if (!write_at_once(stream, buffers, written, ec)) {
+        auto [wec, wn] = co_await asio::async_write(stream, std::span(buffers), kAwaitNoThrow);
+        ec = wec;
+      }
+      connection.deadline().clear_client();
       connection.set_writing(false);
       if (ec) co_return;
       continue;
@@ -73,8 +80,8 @@ asio::awaitable<void> write_frames(Stream& stream, Http2Connection& connection,
 }  // namespace
 
 template <typename Stream>
-asio::awaitable<void> serve_http2(Worker& worker, Stream& stream, beast::flat_buffer& buffer,
-                                  const ConnectionInfo& info) {
+Awaitable<void> serve_http2(Worker& worker, Stream& stream, beast::flat_buffer& buffer,
+                            const ConnectionInfo& info, Deadline& deadline) {
   constexpr auto kProtocol = static_cast<std::size_t>(Protocol::kHttp2);
   WorkerMetrics& metrics = worker.metrics();
   WorkerMetrics::add(metrics.open_connections[kProtocol]);
@@ -82,10 +89,10 @@ asio::awaitable<void> serve_http2(Worker& worker, Stream& stream, beast::flat_bu
     WorkerMetrics& m;
     ~Closing() { WorkerMetrics::sub(m.open_connections[kProtocol]); }
   } closing{metrics};
-  auto& socket = beast::get_lowest_layer(stream);
-  socket.expires_never();  // the sniffing / handshake deadline is over
+  Socket& socket = lowest_layer(stream);
+  deadline.clear_client();  // the sniffing / handshake deadline is over
 
-  Http2Connection connection(worker, info);
+  Http2Connection connection(worker, info, deadline);
   if (!connection.start()) co_return;
   bool reader_done = false;
   if (buffer.size() > 0) {
@@ -95,7 +102,7 @@ asio::awaitable<void> serve_http2(Worker& worker, Stream& stream, beast::flat_bu
     buffer.consume(buffer.size());
   }
   if (!reader_done) {
-    asio::co_spawn(worker.io(), read_frames(stream, connection),
+    asio::co_spawn(worker.executor(), read_frames(stream, connection),
                    [&reader_done, &connection](std::exception_ptr) {
                      reader_done = true;
                      connection.wake_writer();
@@ -108,15 +115,15 @@ asio::awaitable<void> serve_http2(Worker& worker, Stream& stream, beast::flat_bu
   boost::system::error_code ignored;
   if constexpr (std::is_same_v<Stream, PlainStream>) {
     // FIN after the last frame (a GOAWAY), so the client reads it before the close.
-    socket.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
   }
-  socket.socket().cancel(ignored);
+  socket.cancel(ignored);
   while (!reader_done || connection.running_tasks() > 0) co_await connection.wait_for_work(kTick);
 }
 
-template asio::awaitable<void> serve_http2<PlainStream>(Worker&, PlainStream&, beast::flat_buffer&,
-                                                        const ConnectionInfo&);
-template asio::awaitable<void> serve_http2<TlsStream>(Worker&, TlsStream&, beast::flat_buffer&,
-                                                      const ConnectionInfo&);
+template Awaitable<void> serve_http2<PlainStream>(Worker&, PlainStream&, beast::flat_buffer&,
+                                                  const ConnectionInfo&, Deadline&);
+template Awaitable<void> serve_http2<TlsStream>(Worker&, TlsStream&, beast::flat_buffer&,
+                                                const ConnectionInfo&, Deadline&);
 
 }  // namespace portico::ingress

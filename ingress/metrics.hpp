@@ -2,6 +2,8 @@
 
 // Process counters, written by workers with relaxed atomics (each worker has its own block, so
 // there is no cache-line sharing on the request path) and summed when /metrics is scraped.
+// A block has a single writer, its worker: an update is a relaxed load and store, not a locked
+// read-modify-write.
 
 #include <array>
 #include <atomic>
@@ -26,10 +28,14 @@ struct alignas(64) WorkerMetrics {
   std::array<Counter, static_cast<std::size_t>(Protocol::kCount)> requests_by_protocol{};
 
   void count_response(unsigned status) {
-    responses_by_class[status / 100 < 6 ? status / 100 : 0].fetch_add(1, std::memory_order_relaxed);
+    add(responses_by_class[status / 100 < 6 ? status / 100 : 0]);
   }
-  static void add(Counter& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
-  static void sub(Counter& c, std::uint64_t n = 1) { c.fetch_sub(n, std::memory_order_relaxed); }
+  static void add(Counter& c, std::uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void sub(Counter& c, std::uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
 };
 
 }  // namespace portico::ingress

@@ -1,15 +1,13 @@
 #include "ingress/upstream_exchange.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "ingress/worker.hpp"
 
 namespace portico::ingress {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
 unsigned status_for(UpstreamFailure failure) {
@@ -27,59 +25,89 @@ unsigned status_for(UpstreamFailure failure) {
 
 namespace {
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+Awaitable<UpstreamFailure> connect_once(Worker& worker, const UpstreamTarget& target,
+                                        Socket& socket) {
+  // The connect timeout closes the socket, which fails the connect. The timer's handler may run
+  // after this coroutine is gone: what it touches is shared.
+  struct Guard {
+    Socket* socket;
+    bool done = false;
+    bool expired = false;
+  };
+  auto guard = std::make_shared<Guard>(Guard{&socket});
+  Timer timer(socket.get_executor(), worker.config().connect_timeout);
+  timer.async_wait([guard](const boost::system::error_code& ec) {
+    if (ec || guard->done) return;
+    guard->expired = true;
+    boost::system::error_code ignored;
+    guard->socket->close(ignored);
+  });
+  struct Done {
+    Guard& guard;
+    Timer& timer;
+    ~Done() {
+      guard.done = true;
+      timer.cancel();
+    }
+  } done{*guard, timer};
 
-asio::awaitable<UpstreamFailure> connect_once(Worker& worker, const UpstreamTarget& target,
-                                              beast::tcp_stream& stream) {
-  stream.expires_after(worker.config().connect_timeout);
+  boost::system::error_code ec;
   if (!target.dns_name.empty()) {
     // ExternalName: resolved asynchronously on every new connection; pooled connections are
     // reused, so this is paid once per connection, not per request.
-    tcp::resolver resolver(worker.io());
-    auto [ec, results] =
-        co_await resolver.async_resolve(target.dns_name, std::to_string(target.port), kNoThrow);
-    if (ec) co_return UpstreamFailure::kConnect;
-    auto [connect_ec, endpoint] = co_await stream.async_connect(results, kNoThrow);
-    if (connect_ec == beast::error::timeout) co_return UpstreamFailure::kTimeout;
-    if (connect_ec) co_return UpstreamFailure::kConnect;
-    stream.expires_never();
-    co_return UpstreamFailure::kNone;
+    asio::ip::basic_resolver<tcp, Executor> resolver(socket.get_executor());
+    auto [resolve_ec, results] = co_await resolver.async_resolve(
+        target.dns_name, std::to_string(target.port), kAwaitNoThrow);
+    if (guard->expired) co_return UpstreamFailure::kTimeout;
+    if (resolve_ec) co_return UpstreamFailure::kConnect;
+    auto [connect_ec, endpoint] = co_await asio::async_connect(socket, results, kAwaitNoThrow);
+    ec = connect_ec;
+  } else {
+    auto [connect_ec] = co_await socket.async_connect(target.address, kAwaitNoThrow);
+    ec = connect_ec;
   }
-  auto [ec] = co_await stream.async_connect(target.address, kNoThrow);
-  if (ec == beast::error::timeout) co_return UpstreamFailure::kTimeout;
+  if (guard->expired) co_return UpstreamFailure::kTimeout;
   if (ec) co_return UpstreamFailure::kConnect;
-  stream.socket().set_option(tcp::no_delay(true));
-  stream.expires_never();  // the front end's Deadline watches it from here
+  socket.set_option(tcp::no_delay(true), ec);
+  socket.non_blocking(true, ec);  // for write_now
   co_return UpstreamFailure::kNone;
 }
 
 }  // namespace
 
-asio::awaitable<std::optional<UpstreamConnection>> connect_upstream(
-    Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
-    UpstreamFailure& failure, bool fresh, const UpstreamTarget* avoid) {
+std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::RouteTable& table,
+                                                std::uint32_t cluster, bool fresh,
+                                                std::shared_ptr<const UpstreamTarget>& target,
+                                                UpstreamFailure& failure,
+                                                const UpstreamTarget* avoid) {
   UpstreamPool& pool = worker.pool();
-  std::shared_ptr<const UpstreamTarget> target = pool.pick(table, cluster, avoid);
+  target = pool.pick(table, cluster, avoid);
   if (target == nullptr) {
     failure = UpstreamFailure::kNoEndpoints;
-    co_return std::nullopt;
+    return std::nullopt;
   }
   if (!fresh) {
     if (auto pooled = pool.take(*target))
-      co_return UpstreamConnection{std::move(target), std::move(pooled), true};
+      return UpstreamConnection(std::move(target), std::move(pooled), true);
   }
+  return std::nullopt;
+}
+
+Awaitable<std::optional<UpstreamConnection>> connect_upstream(
+    Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
+    std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto stream = std::make_unique<beast::tcp_stream>(worker.io());
-    failure = co_await connect_once(worker, *target, *stream);
+    auto socket = std::make_unique<Socket>(worker.executor());
+    failure = co_await connect_once(worker, *target, *socket);
     if (failure == UpstreamFailure::kNone)
-      co_return UpstreamConnection{target, std::move(stream), false};
+      co_return UpstreamConnection(target, std::move(socket), false);
     WorkerMetrics::add(worker.metrics().upstream_connect_errors);
     if (failure == UpstreamFailure::kTimeout)
       WorkerMetrics::add(worker.metrics().upstream_timeouts);
     // A failed connect is retried once, on another endpoint when there is one.
     if (attempt == 0) {
       WorkerMetrics::add(worker.metrics().upstream_retries);
-      target = pool.pick(table, cluster, target.get());
+      target = worker.pool().pick(table, cluster, target.get());
       if (target == nullptr) break;
     }
   }

@@ -4,11 +4,10 @@
 // else a new one (connect timeout from the configuration); a failed connect is retried once on
 // another endpoint. Shared by the HTTP/1.1 and HTTP/2 front ends.
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <cstdint>
 #include <optional>
 
+#include "ingress/executor.hpp"
 #include "ingress/upstream_pool.hpp"
 
 namespace portico::ingress {
@@ -25,17 +24,21 @@ enum class UpstreamFailure {
 
 unsigned status_for(UpstreamFailure failure);
 
-struct UpstreamConnection {
-  std::shared_ptr<const UpstreamTarget> target;
-  UpstreamPool::Connection stream;  // never null
-  bool reused = false;              // from the pool: the upstream may have closed it just now
-};
+// Picks an endpoint of cluster `cluster` of `table` (the table the request started with),
+// avoiding `avoid` when another one is ready, and takes an idle pooled connection to it unless
+// `fresh` (after a reused connection failed). Without one, nullopt with `target` set to the
+// endpoint to connect_upstream() to, or null with `failure` set when the cluster has no ready
+// endpoint.
+std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::RouteTable& table,
+                                                std::uint32_t cluster, bool fresh,
+                                                std::shared_ptr<const UpstreamTarget>& target,
+                                                UpstreamFailure& failure,
+                                                const UpstreamTarget* avoid = nullptr);
 
-// Connects to an endpoint of cluster `cluster` of `table` (the table the request started with).
-// `fresh` skips the pool (after a reused connection failed). `avoid` is an endpoint to try not
-// to pick.
-boost::asio::awaitable<std::optional<UpstreamConnection>> connect_upstream(
+// A new connection to `target`; a failed connect is retried once, on another endpoint of the
+// cluster when there is one. Nullopt with `failure` set when both failed.
+Awaitable<std::optional<UpstreamConnection>> connect_upstream(
     Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
-    UpstreamFailure& failure, bool fresh = false, const UpstreamTarget* avoid = nullptr);
+    std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure);
 
 }  // namespace portico::ingress

@@ -2,16 +2,24 @@
 
 #include <sys/socket.h>
 
-#include <unordered_set>
+#include <algorithm>
+#include <cerrno>
 
 namespace portico::ingress {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+
+// How long a peak of connections in use keeps its idle connections pooled after it.
+constexpr auto kPeakPeriod = std::chrono::seconds(10);
+
+}  // namespace
+
 void UpstreamPool::update(const routing::RouteTable& table) {
-  std::unordered_set<std::string> live_endpoints;
   std::unordered_map<std::string, ClusterState> next;
+  std::unordered_map<std::string, std::shared_ptr<UpstreamEndpoint>> endpoints;
   by_index_.assign(table.clusters().size(), nullptr);
   table_ = &table;
   for (std::size_t i = 0; i < table.clusters().size(); ++i) {
@@ -32,21 +40,28 @@ void UpstreamPool::update(const routing::RouteTable& table) {
         } else {
           target.address = tcp::endpoint(address, e.port);
         }
-        live_endpoints.insert(target.key);
+        // Pooled connections and load stay with an endpoint that is still there.
+        std::shared_ptr<UpstreamEndpoint>& endpoint = endpoints[target.key];
+        if (!endpoint) {
+          auto old = endpoints_.find(target.key);
+          endpoint = old != endpoints_.end() ? old->second : std::make_shared<UpstreamEndpoint>();
+        }
+        target.endpoint = endpoint;
         state.ready.push_back(std::make_shared<const UpstreamTarget>(std::move(target)));
       }
     }
     by_index_[i] = &state;
   }
   by_key_ = std::move(next);
-  // Pooled connections to endpoints that are gone are closed; the others stay.
-  for (auto it = idle_.begin(); it != idle_.end();) {
-    if (live_endpoints.count(it->first) == 0) {
-      it = idle_.erase(it);
-    } else {
-      ++it;
+  // Pooled connections to endpoints that are gone are closed; requests still using one do not
+  // give it back.
+  for (auto& [key, endpoint] : endpoints_) {
+    if (endpoints.count(key) == 0) {
+      endpoint->live = false;
+      endpoint->idle.clear();
     }
   }
+  endpoints_ = std::move(endpoints);
 }
 
 std::shared_ptr<const UpstreamTarget> UpstreamPool::pick(const routing::RouteTable& table,
@@ -73,43 +88,62 @@ std::shared_ptr<const UpstreamTarget> UpstreamPool::pick(const routing::RouteTab
     const auto& y = state.ready[b];
     if (x.get() == exclude) return y;
     if (y.get() == exclude) return x;
-    return in_flight_[x->key] <= in_flight_[y->key] ? x : y;
+    return x->endpoint->in_flight <= y->endpoint->in_flight ? x : y;
   }
   const auto* chosen = &state.ready[state.next++ % n];
   if (chosen->get() == exclude) chosen = &state.ready[state.next++ % n];
   return *chosen;
 }
 
-UpstreamPool::Connection UpstreamPool::take(const UpstreamTarget& target) {
-  auto it = idle_.find(target.key);
-  if (it == idle_.end()) return nullptr;
-  auto now = std::chrono::steady_clock::now();
-  while (!it->second.empty()) {
-    Idle idle = std::move(it->second.back());
-    it->second.pop_back();
+std::unique_ptr<Socket> UpstreamPool::take(const UpstreamTarget& target) {
+  UpstreamEndpoint& endpoint = *target.endpoint;
+  if (endpoint.idle.empty()) return nullptr;
+  auto now = CoarseClock::now();
+  while (!endpoint.idle.empty()) {
+    UpstreamEndpoint::Idle idle = std::move(endpoint.idle.back());
+    endpoint.idle.pop_back();
     if (now - idle.since > config_.upstream_idle_timeout) continue;
     // A connection idle for a while may have been closed by the upstream's keep-alive timeout:
     // such a one reads as EOF (or an error) without blocking, an open one would block. Recently
     // used ones skip the check (a syscall per request); a request without body that meets a
     // just-closed one is retried on a new connection.
-    if (now - idle.since < std::chrono::seconds(1)) return std::move(idle.stream);
+    if (now - idle.since < std::chrono::seconds(1)) return std::move(idle.socket);
     char byte;
-    ssize_t n = ::recv(idle.stream->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(idle.stream);
+    ssize_t n = ::recv(idle.socket->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(idle.socket);
   }
   return nullptr;
 }
 
-void UpstreamPool::give_back(const UpstreamTarget& target, Connection stream) {
-  auto& list = idle_[target.key];
-  if (list.size() >= config_.upstream_idle_per_endpoint) return;
-  stream->expires_never();
-  list.push_back({std::move(stream), std::chrono::steady_clock::now()});
+void UpstreamPool::give_back(UpstreamConnection& connection) {
+  if (!connection.socket) return;
+  UpstreamEndpoint& endpoint = *connection.target->endpoint;
+  std::unique_ptr<Socket> socket = std::move(connection.socket);
+  --endpoint.in_use;
+  if (!endpoint.live) return;
+  const auto now = CoarseClock::now();
+  endpoint.peak = std::max(endpoint.peak, endpoint.in_use + 1);
+  if (now - endpoint.period_start > kPeakPeriod) {
+    // A new period: what was pooled for an older, larger peak goes, the oldest first.
+    endpoint.period_start = now;
+    endpoint.peak = endpoint.in_use + 1;
+    const std::size_t keep = std::max(config_.upstream_idle_per_endpoint, endpoint.peak);
+    if (endpoint.idle.size() > keep) {
+      const auto excess = static_cast<std::ptrdiff_t>(endpoint.idle.size() - keep);
+      endpoint.idle.erase(endpoint.idle.begin(), endpoint.idle.begin() + excess);
+    }
+  }
+  if (endpoint.idle.size() >= std::max(config_.upstream_idle_per_endpoint, endpoint.peak)) return;
+  endpoint.idle.push_back({std::move(socket), now});
+}
+
+void UpstreamPool::close_idle() {
+  for (auto& [key, endpoint] : endpoints_) endpoint->idle.clear();
 }
 
 std::size_t UpstreamPool::idle_connections() const {
   std::size_t n = 0;
-  for (const auto& [key, list] : idle_) n += list.size();
+  for (const auto& [key, endpoint] : endpoints_) n += endpoint->idle.size();
   return n;
 }
 

@@ -4,28 +4,77 @@
 // per worker thread, used only from that thread: no locks.
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "ingress/executor.hpp"
 #include "ingress/serve_config.hpp"
 #include "routing/route_table.hpp"
 
 namespace portico::ingress {
+
+// What a worker knows of one endpoint: its idle connections and its load. Found through the
+// targets that name it, so a request looks nothing up by name.
+struct UpstreamEndpoint {
+  struct Idle {
+    std::unique_ptr<Socket> socket;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::vector<Idle> idle;  // the most recently used last
+  int in_flight = 0;       // responses being relayed (least-request balancing)
+  std::size_t in_use = 0;  // connections checked out now
+  std::size_t peak = 0;    // most connections checked out at once this period
+  std::chrono::steady_clock::time_point period_start;
+  bool live = true;  // still in the table: connections may be pooled
+};
 
 // An endpoint as the balancer hands it out: a resolved address, or a DNS name (ExternalName).
 struct UpstreamTarget {
   boost::asio::ip::tcp::endpoint address;  // valid unless `dns_name` is set
   std::string dns_name;
   std::uint16_t port = 0;
-  std::string key;  // "address:port", identifies the endpoint in the pool and in-flight counts
+  std::string key;  // "address:port", identifies the endpoint in the pool
+  std::shared_ptr<UpstreamEndpoint> endpoint;  // never null
+};
+
+// A connection to an endpoint, checked out of the pool (or new) for one request. Counted as in
+// use while it holds its socket; given back with UpstreamPool::give_back, or closed with it.
+struct UpstreamConnection {
+  UpstreamConnection(std::shared_ptr<const UpstreamTarget> t, std::unique_ptr<Socket> s, bool r)
+      : target(std::move(t)), socket(std::move(s)), reused(r) {
+    if (socket) ++target->endpoint->in_use;
+  }
+  ~UpstreamConnection() { release(); }
+  UpstreamConnection(UpstreamConnection&&) noexcept = default;
+  UpstreamConnection& operator=(UpstreamConnection&& other) noexcept {
+    if (this != &other) {
+      release();
+      target = std::move(other.target);
+      socket = std::move(other.socket);
+      reused = other.reused;
+    }
+    return *this;
+  }
+  // Closes the socket now (a reset stream, a connection going away); it is not pooled.
+  void close() {
+    boost::system::error_code ignored;
+    if (socket) socket->close(ignored);
+  }
+  void release() {
+    if (socket) {
+      --target->endpoint->in_use;
+      socket.reset();
+    }
+  }
+
+  std::shared_ptr<const UpstreamTarget> target;
+  std::unique_ptr<Socket> socket;  // null once given back
+  bool reused = false;             // from the pool: the upstream may have closed it just now
 };
 
 class UpstreamPool {
@@ -46,37 +95,32 @@ class UpstreamPool {
                                              const UpstreamTarget* exclude = nullptr);
 
   // In-flight bookkeeping for least-request balancing.
-  void started(const UpstreamTarget& target) { ++in_flight_[target.key]; }
-  void finished(const UpstreamTarget& target) { --in_flight_[target.key]; }
-
-  // Connections are held by pointer: moving a beast::tcp_stream allocates a new implementation
-  // (it keeps the old one valid for pending operations), which cost a few allocations per
-  // request before.
-  using Connection = std::unique_ptr<boost::beast::tcp_stream>;
+  static void started(const UpstreamTarget& target) { ++target.endpoint->in_flight; }
+  static void finished(const UpstreamTarget& target) { --target.endpoint->in_flight; }
 
   // An idle connection to `target` that the peer has not closed, or null.
-  Connection take(const UpstreamTarget& target);
-  // Keeps a connection whose last response was read completely and allows keep-alive.
-  void give_back(const UpstreamTarget& target, Connection stream);
+  std::unique_ptr<Socket> take(const UpstreamTarget& target);
+  // Keeps the connection of a request whose response was read completely and allows keep-alive.
+  // Up to upstream_idle_per_endpoint idle connections are kept per endpoint, or as many as were
+  // in use at once lately when that is more: a burst of more concurrent requests than the limit
+  // (an HTTP/2 client with many streams) would otherwise close and reopen connections every time.
+  void give_back(UpstreamConnection& connection);
 
   std::size_t idle_connections() const;
+  // Closes every pooled connection (the worker stopping: before its io_context goes).
+  void close_idle();
 
  private:
   struct ClusterState {
     std::vector<std::shared_ptr<const UpstreamTarget>> ready;
     std::size_t next = 0;  // round robin position
   };
-  struct Idle {
-    Connection stream;
-    std::chrono::steady_clock::time_point since;
-  };
 
   const ServeConfig& config_;
-  std::unordered_map<std::string, ClusterState> by_key_;     // cluster key -> state
-  std::vector<ClusterState*> by_index_;                      // cluster index of table_ -> state
-  const routing::RouteTable* table_ = nullptr;               // the table given to update() last
-  std::unordered_map<std::string, std::vector<Idle>> idle_;  // endpoint key -> connections
-  std::unordered_map<std::string, int> in_flight_;
+  std::unordered_map<std::string, ClusterState> by_key_;  // cluster key -> state
+  std::vector<ClusterState*> by_index_;                   // cluster index of table_ -> state
+  const routing::RouteTable* table_ = nullptr;            // the table given to update() last
+  std::unordered_map<std::string, std::shared_ptr<UpstreamEndpoint>> endpoints_;  // by key
   std::minstd_rand random_{std::random_device{}()};
 };
 
@@ -85,19 +129,18 @@ class UpstreamPool {
 // the pool while the request is in flight.
 class InFlight {
  public:
-  explicit InFlight(UpstreamPool& pool) : pool_(pool) {}
+  InFlight() = default;
   ~InFlight() {
-    if (target_) pool_.finished(*target_);
+    if (target_) UpstreamPool::finished(*target_);
   }
   InFlight(const InFlight&) = delete;
   InFlight& operator=(const InFlight&) = delete;
   void start(std::shared_ptr<const UpstreamTarget> target) {
     target_ = std::move(target);
-    pool_.started(*target_);
+    UpstreamPool::started(*target_);
   }
 
  private:
-  UpstreamPool& pool_;
   std::shared_ptr<const UpstreamTarget> target_;
 };
 

@@ -2,12 +2,10 @@
 
 #include <openssl/ssl.h>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/detail/socket_option.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <system_error>
 
 #include "ingress/connection.hpp"
@@ -36,12 +34,17 @@ Worker::Worker(unsigned index, const ServeConfig& config, watch::Publisher& publ
 
 Worker::~Worker() {
   join();
+  // The I/O objects nothing else holds go before the io_context they are registered with; the
+  // io_context then goes first (see io_).
+  http_acceptor_.reset();
+  https_acceptor_.reset();
+  pool_.close_idle();
 }
 
 namespace {
 
-std::unique_ptr<tcp::acceptor> open_acceptor(asio::io_context& io, const ListenAddress& address) {
-  auto acceptor = std::make_unique<tcp::acceptor>(io);
+std::unique_ptr<Acceptor> open_acceptor(asio::io_context& io, const ListenAddress& address) {
+  auto acceptor = std::make_unique<Acceptor>(io.get_executor());
   tcp::endpoint endpoint(asio::ip::make_address(address.host), address.port);
   acceptor->open(endpoint.protocol());
   acceptor->set_option(asio::socket_base::reuse_address(true));
@@ -53,14 +56,16 @@ std::unique_ptr<tcp::acceptor> open_acceptor(asio::io_context& io, const ListenA
 }
 
 template <typename Serve>
-asio::awaitable<void> accept_loop(Worker& worker, tcp::acceptor& acceptor, Serve serve) {
+Awaitable<void> accept_loop(Worker& worker, Acceptor& acceptor, Serve serve) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    auto [ec, socket] = co_await acceptor.async_accept(kAwaitNoThrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       continue;  // EMFILE and friends: keep accepting
     }
-    socket.set_option(tcp::no_delay(true));
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    socket.non_blocking(true, ignored);  // for write_now
     asio::co_spawn(worker.io(), serve(worker, std::move(socket)), asio::detached);
   }
 }
@@ -110,7 +115,7 @@ void Worker::stop() {
   io_.stop();
 }
 
-std::list<Worker::ConnectionHandle>::iterator Worker::register_connection(tcp::socket& socket) {
+std::list<Worker::ConnectionHandle>::iterator Worker::register_connection(Socket& socket) {
   connection_count_.fetch_add(1, std::memory_order_relaxed);
   return connections_.insert(connections_.end(), ConnectionHandle{&socket, false});
 }

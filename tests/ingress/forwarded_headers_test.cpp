@@ -4,79 +4,158 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/beast/core/string.hpp>
+
 #include "ingress/serve_config.hpp"
 
 namespace portico::ingress {
 namespace {
 
-namespace http = boost::beast::http;
+// A message parsed from its HTTP/1.1 text, as the proxy receives it.
+template <bool isRequest>
+struct Parsed {
+  MessageHead head;
+  std::vector<std::string_view> body;
+  explicit Parsed(std::string_view text) {
+    MessageParser<isRequest> parser(head, body);
+    boost::system::error_code ec;
+    text.remove_prefix(parser.put_header(text, ec));
+    EXPECT_FALSE(ec) << ec.message() << " in " << text;
+    while (!ec && !text.empty() && !parser.is_done()) {
+      const std::size_t n = parser.put_body(text, ec);
+      EXPECT_FALSE(ec) << ec.message() << " in " << text;
+      if (n == 0) break;
+      text.remove_prefix(n);
+    }
+  }
+  // The value of every field named `name`, joined with "|"; "-" when there is none.
+  std::string values(std::string_view name) const {
+    std::string out;
+    for (std::size_t i = 0; i < head.size(); ++i) {
+      if (!boost::beast::iequals(head[i].name, name)) continue;
+      if (!out.empty()) out += '|';
+      out += head[i].value;
+    }
+    return out.empty() ? "-" : out;
+  }
+};
 
 ForwardContext context(bool upgrade = false) {
   return ForwardContext{"192.0.2.7", "https", "shop.test", 8443, upgrade};
 }
 
+// What the upstream receives for `request`, parsed again.
+Parsed<true> forwarded(std::string_view request, bool upgrade = false,
+                       Framing framing = Framing::kNone, std::uint64_t length = 0) {
+  Parsed<true> in(request);
+  std::string out;
+  RequestId generated;
+  append_upstream_request(out, in.head, context(upgrade), framing, length, generated);
+  return Parsed<true>(out);
+}
+
 TEST(UpstreamRequest, HopByHopFieldsAndTheFieldsConnectionNamesAreRemoved) {
-  http::fields fields;
-  fields.set(http::field::host, "shop.test");
-  fields.set(http::field::connection, "keep-alive, X-Private, close");
-  fields.set("X-Private", "secret");
-  fields.set(http::field::keep_alive, "timeout=5");
-  fields.set("Proxy-Connection", "keep-alive");
-  fields.set(http::field::te, "trailers");
-  fields.set(http::field::trailer, "X-Checksum");
-  fields.set(http::field::transfer_encoding, "chunked");
-  fields.set(http::field::upgrade, "h2c");
-  fields.set(http::field::expect, "100-continue");
-  fields.set("X-Kept", "yes");
-  prepare_upstream_request(fields, context());
+  auto out = forwarded(
+      "GET /a?b=1 HTTP/1.1\r\nHost: shop.test\r\nConnection: keep-alive, X-Private, close\r\n"
+      "X-Private: secret\r\nKeep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n"
+      "TE: trailers\r\nTrailer: X-Checksum\r\nUpgrade: h2c\r\nExpect: 100-continue\r\n"
+      "X-Kept: yes\r\n\r\n");
   for (const char* gone : {"Connection", "X-Private", "Keep-Alive", "Proxy-Connection", "TE",
                            "Trailer", "Transfer-Encoding", "Upgrade", "Expect"})
-    EXPECT_EQ(fields.count(gone), 0u) << gone;
-  EXPECT_EQ(fields[http::field::host], "shop.test") << "Host is kept";
-  EXPECT_EQ(fields["X-Kept"], "yes");
+    EXPECT_EQ(out.values(gone), "-") << gone;
+  EXPECT_EQ(out.values("Host"), "shop.test") << "Host is kept";
+  EXPECT_EQ(out.values("X-Kept"), "yes");
+  EXPECT_EQ(out.head.method_string(), "GET");
+  EXPECT_EQ(out.head.target(), "/a?b=1");
+  EXPECT_EQ(out.head.version(), 11u);
 }
 
 TEST(UpstreamRequest, WebSocketUpgradeKeepsUpgradeAndConnection) {
-  http::fields fields;
-  fields.set(http::field::connection, "Upgrade");
-  fields.set(http::field::upgrade, "websocket");
-  prepare_upstream_request(fields, context(true));
-  EXPECT_EQ(fields[http::field::upgrade], "websocket");
-  EXPECT_EQ(fields[http::field::connection], "upgrade");
+  auto out = forwarded(
+      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", true);
+  EXPECT_EQ(out.values("Upgrade"), "websocket");
+  EXPECT_EQ(out.values("Connection"), "upgrade");
 }
 
 TEST(UpstreamRequest, XForwardedForIsAppendedAndTheOthersAreSet) {
-  http::fields fields;
-  fields.set("X-Forwarded-For", "203.0.113.1");
-  fields.set("X-Forwarded-Proto", "forged");
-  prepare_upstream_request(fields, context());
-  EXPECT_EQ(fields["X-Forwarded-For"], "203.0.113.1, 192.0.2.7");
-  EXPECT_EQ(fields["X-Forwarded-Proto"], "https");
-  EXPECT_EQ(fields["X-Forwarded-Host"], "shop.test");
-  EXPECT_EQ(fields["X-Forwarded-Port"], "8443");
+  auto out = forwarded(
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.1\r\n"
+      "X-Forwarded-Proto: forged\r\nx-forwarded-for: 198.51.100.2\r\n\r\n");
+  EXPECT_EQ(out.values("X-Forwarded-For"), "203.0.113.1, 198.51.100.2, 192.0.2.7");
+  EXPECT_EQ(out.values("X-Forwarded-Proto"), "https");
+  EXPECT_EQ(out.values("X-Forwarded-Host"), "shop.test");
+  EXPECT_EQ(out.values("X-Forwarded-Port"), "8443");
+  EXPECT_EQ(forwarded("GET / HTTP/1.1\r\nHost: a\r\n\r\n").values("X-Forwarded-For"), "192.0.2.7");
 }
 
-TEST(UpstreamRequest, RequestIdIsGeneratedWhenAbsentAndKeptWhenSent) {
-  http::fields fresh;
-  std::string id = prepare_upstream_request(fresh, context());
+TEST(UpstreamRequest, RequestIdIsGeneratedWhenAbsentOrEmptyAndKeptWhenSent) {
+  Parsed<true> fresh("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::string out;
+  RequestId generated;
+  std::string_view id =
+      append_upstream_request(out, fresh.head, context(), Framing::kNone, 0, generated);
   EXPECT_EQ(id.size(), 32u);
-  EXPECT_EQ(fresh["X-Request-ID"], id);
-  EXPECT_NE(make_request_id(), make_request_id());
-  http::fields sent;
-  sent.set("X-Request-ID", "abc");
-  EXPECT_EQ(prepare_upstream_request(sent, context()), "abc");
+  EXPECT_EQ(Parsed<true>(out).values("X-Request-ID"), id);
+  EXPECT_NE(make_request_id().view(), make_request_id().view());
+  Parsed<true> sent("GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: abc\r\n\r\n");
+  out.clear();
+  EXPECT_EQ(append_upstream_request(out, sent.head, context(), Framing::kNone, 0, generated),
+            "abc");
+  EXPECT_EQ(Parsed<true>(out).values("X-Request-ID"), "abc");
+  auto empty = forwarded("GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID:\r\n\r\n");
+  EXPECT_EQ(empty.values("X-Request-ID").size(), 32u);
 }
 
-TEST(ClientResponse, HopByHopFieldsAreRemoved) {
-  http::fields fields;
-  fields.set(http::field::connection, "X-Internal");
-  fields.set("X-Internal", "1");
-  fields.set(http::field::keep_alive, "timeout=5");
-  fields.set(http::field::content_type, "text/plain");
-  prepare_client_response(fields, false);
-  EXPECT_EQ(fields.count("X-Internal"), 0u);
-  EXPECT_EQ(fields.count(http::field::keep_alive), 0u);
-  EXPECT_EQ(fields[http::field::content_type], "text/plain");
+TEST(UpstreamRequest, BodyFramingIsTheProxysOwn) {
+  auto chunked =
+      forwarded("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                false, Framing::kChunked);
+  EXPECT_EQ(chunked.values("Transfer-Encoding"), "chunked");
+  auto length = forwarded("POST / HTTP/1.1\r\nHost: a\r\n\r\n", false, Framing::kLength, 12);
+  EXPECT_EQ(length.values("Content-Length"), "12");
+  auto kept = forwarded("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", false,
+                        Framing::kLength, 3);
+  EXPECT_EQ(kept.values("Content-Length"), "3") << "one Content-Length, as received";
+}
+
+TEST(ClientResponse, HopByHopFieldsAreRemovedAndPersistenceIsTheVersions) {
+  Parsed<false> in(
+      "HTTP/1.1 200 Fine\r\nConnection: X-Internal\r\nX-Internal: 1\r\nKeep-Alive: timeout=5\r\n"
+      "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  std::string out;
+  append_client_response(out, in.head, 11, Framing::kChunked, false, false);
+  Parsed<false> http11(out + "0\r\n\r\n");
+  EXPECT_EQ(http11.head.status(), 200u);
+  EXPECT_EQ(http11.head.reason(), "Fine");
+  EXPECT_EQ(http11.values("X-Internal"), "-");
+  EXPECT_EQ(http11.values("Keep-Alive"), "-");
+  EXPECT_EQ(http11.values("Content-Type"), "text/plain");
+  EXPECT_EQ(http11.values("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(http11.values("Connection"), "close");
+  out.clear();
+  append_client_response(out, in.head, 10, Framing::kClose, true, false);
+  EXPECT_NE(out.find("HTTP/1.0 200 Fine\r\n"), std::string::npos);
+  EXPECT_NE(out.find("Connection: keep-alive\r\n"), std::string::npos);
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos);
+}
+
+TEST(BodyPieces, ChunkedBodiesAreDecodedAndFramedAgainAsOneChunk) {
+  Parsed<true> in(
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n");
+  ASSERT_EQ(in.body.size(), 2u);
+  EXPECT_EQ(in.values("X-Trailer"), "-") << "trailers are not relayed";
+  std::vector<boost::asio::const_buffer> buffers;
+  std::string head = "H";
+  gather(buffers, head, in.body, Framing::kChunked, true);
+  std::string wire;
+  for (const auto& b : buffers) wire.append(static_cast<const char*>(b.data()), b.size());
+  EXPECT_EQ(wire, "H5\r\nabcde\r\n0\r\n\r\n");
+  head.clear();
+  gather(buffers, head, in.body, Framing::kLength, false);
+  wire.clear();
+  for (const auto& b : buffers) wire.append(static_cast<const char*>(b.data()), b.size());
+  EXPECT_EQ(wire, "abcde");
 }
 
 TEST(HttpsRedirect, DropsTheHostPortAndNamesTheHttpsPortUnless443) {

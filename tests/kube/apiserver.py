@@ -2142,6 +2142,8 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                     "timeoutSeconds": round(timeout, 3), "user": self.entry.get("user"),
                     "token": self.entry.get("token"), "table": fmt == "table",
                     "started": time.time(), "events": 0, "bookmarks": 0}
+            # Before the response head goes out: a client that has the head may stall this stream.
+            started_mono = time.monotonic()
             app.watches[wid] = {"info": info, "sock": self.request, "dropped": False}
         try:
             self.request.settimeout(None)
@@ -2152,7 +2154,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                 self.write_chunk(b"")
                 return
             self.watch_loop(res, ns, name, labels, fields, allow_bm, send_initial, timeout,
-                            initial, pos, drop_gen, info, fmt, tv, q)
+                            initial, pos, drop_gen, info, fmt, tv, q, started_mono)
         finally:
             with app.lock:
                 app.watches.pop(wid, None)
@@ -2162,7 +2164,7 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                 pass
 
     def watch_loop(self, res, ns, name, labels, fields, allow_bm, send_initial, timeout, initial,
-                   pos, drop_gen, info, fmt, tv, q):
+                   pos, drop_gen, info, fmt, tv, q, watch_started):
         app = self.server.app
         store = app.store
         prefix = ns + "/" if (ns and res.namespaced) else None
@@ -2221,7 +2223,6 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                 t = pre
             return None if t < now else t
 
-        watch_started = time.monotonic()
         pending = []
         for o in initial:
             if prefix is not None and not o["metadata"].get("namespace", "") + "/" == prefix:

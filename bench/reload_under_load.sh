@@ -18,7 +18,8 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 pids+=($!)
 sleep 0.3
 backend_port=$(awk '/^listening/ {split($2, a, ":"); print a[2]}' "$work/backend.out")
-port=$((30000 + RANDOM % 20000))
+# Below the ephemeral range (32768+), where outgoing connections take their ports.
+port=$((10000 + RANDOM % 20000))
 admin=$((port + 1))
 
 write_rules() {  # write_rules N: the Ingress with an extra Exact path /rule-N

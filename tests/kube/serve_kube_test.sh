@@ -270,6 +270,19 @@ api_delete discovery.k8s.io/v1 EndpointSlice team web-b
 api_delete discovery.k8s.io/v1 EndpointSlice team web-c
 wait_for "an API change reaches traffic in combined mode" "two" served_by "$p3_http" team.example
 
+# Waits (up to 30 s: sanitizer builds on a busy machine start slowly) until FILE holds TEXT and the
+# admin listener on PORT answers.
+wait_logged_and_listening() {
+  local file=$1 text=$2 port=$3
+  for _ in $(seq 300); do
+    if grep -qF -- "$text" "$file" 2>/dev/null &&
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz")" != "000" ]; then
+      return 0
+    fi
+    sleep 0.1
+  done
+}
+
 # ---- Not ready until every resource has been listed: secrets forbidden (403)
 api_control /forbid '{"resource":"secrets"}' >/dev/null
 f_admin=$(free_port)
@@ -278,7 +291,7 @@ KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT \
   "$portico" serve --kube --http-addr "127.0.0.1:$(free_port)" --https-addr off \
   --admin-addr "127.0.0.1:$f_admin" > "$work/forbidden.out" 2> "$work/forbidden.err" &
 pids+=($!)
-sleep 1.5
+wait_logged_and_listening "$work/forbidden.err" "secrets is forbidden" "$f_admin"
 check "a forbidden resource: not ready" "503" \
   "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$f_admin/readyz")"
 check_contains "a forbidden resource: logged" "secrets is forbidden" "$(cat "$work/forbidden.err")"
@@ -302,7 +315,7 @@ KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT PORTICO_SERV
   --admin-addr "127.0.0.1:$b_admin" > "$work/bad.out" 2> "$work/bad.err" &
 bad_pid=$!
 pids+=($bad_pid)
-sleep 1.5
+wait_logged_and_listening "$work/bad.err" "401" "$b_admin"
 check "wrong token: not ready" "503" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$b_admin/readyz")"
 check_contains "wrong token: logged" "401" "$(cat "$work/bad.err")"
 check "wrong token: still running" "yes" "$(kill -0 "$bad_pid" 2>/dev/null && echo yes)"

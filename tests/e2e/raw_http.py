@@ -12,6 +12,12 @@
   raw_http.py backend
       A backend that answers malformed responses: a request for /resp/NAME gets the bytes of
       RESPONSES[NAME] and the connection closes. Prints "listening PORT", then serves.
+  raw_http.py h2 PORT AUTHORITY PIECE COUNT [PAUSE]
+      h2c with prior knowledge, stdlib only: a POST to / without content-length whose body is
+      COUNT DATA frames of PIECE bytes (no END_STREAM), then waits up to PAUSE seconds (default
+      3) for the answer. Prints the first line of the response body on stream 1 ("-" when none)
+      and whether the stream was reset ("rst" or "no-rst"). (curl 7.88 drops a response that
+      arrives with RST_STREAM(NO_ERROR) before its upload is complete.)
   raw_http.py hold PORT COUNT SECONDS
       Opens COUNT connections and keeps them open, silent, for SECONDS (prints "open" once
       they are all connected).
@@ -82,6 +88,46 @@ RESPONSES = {
 }
 
 
+def frame(kind, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def h2_post(port, authority, piece, count, pause):
+    def literal(name, value):  # literal field without indexing, new name, no Huffman
+        return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
+    block = b"".join(literal(n, v) for n, v in [(b":method", b"POST"), (b":scheme", b"http"),
+                                                (b":path", b"/"), (b":authority", authority)])
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0) + frame(1, 4, 1, block))
+    for _ in range(count):
+        s.sendall(frame(0, 0, 1, b"x" * piece))
+    body, rst, buffered = b"", False, b""
+    deadline = time.monotonic() + pause
+    while not rst and time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buffered += chunk
+        while len(buffered) >= 9 and len(buffered) >= 9 + int.from_bytes(buffered[:3], "big"):
+            length = int.from_bytes(buffered[:3], "big")
+            kind, flags = buffered[3], buffered[4]
+            stream = int.from_bytes(buffered[5:9], "big") & 0x7FFFFFFF
+            payload, buffered = buffered[9:9 + length], buffered[9 + length:]
+            if kind == 4 and not flags & 1:
+                s.sendall(frame(4, 1, 0))  # SETTINGS ACK
+            elif kind == 0 and stream == 1:
+                body += payload
+            elif kind == 3 and stream == 1:
+                rst = True
+    s.close()
+    line = body.split(b"\n", 1)[0].decode("latin-1") if body else "-"
+    return "%s %s" % (line.replace(" ", "_"), "rst" if rst else "no-rst")
+
+
 class Handler(socketserver.BaseRequestHandler):
     def handle(self):
         data = b""
@@ -122,6 +168,10 @@ def main():
         server = Server(("127.0.0.1", 0), Handler)
         print("listening %d" % server.server_address[1], flush=True)
         server.serve_forever()
+    elif mode == "h2":
+        pause = float(sys.argv[6]) if len(sys.argv) > 6 else 3.0
+        print(h2_post(int(sys.argv[2]), sys.argv[3].encode(), int(sys.argv[4]), int(sys.argv[5]),
+                      pause))
     elif mode == "hold":
         count, seconds = int(sys.argv[3]), float(sys.argv[4])
         sockets = [socket.create_connection(("127.0.0.1", int(sys.argv[2]))) for _ in range(count)]

@@ -196,5 +196,21 @@ TEST(ServeFlags, Durations) {
   EXPECT_FALSE(parse_duration("5h", d));
 }
 
+TEST(ServeFlags, SizesAsNginxWritesThem) {
+  std::uint64_t n = 7;
+  ASSERT_TRUE(parse_size("1m", n));
+  EXPECT_EQ(n, 1024u * 1024);
+  ASSERT_TRUE(parse_size("512K", n));
+  EXPECT_EQ(n, 512u * 1024);
+  ASSERT_TRUE(parse_size("2g", n));
+  EXPECT_EQ(n, 2ull * 1024 * 1024 * 1024);
+  ASSERT_TRUE(parse_size("1000", n));
+  EXPECT_EQ(n, 1000u);
+  ASSERT_TRUE(parse_size("0", n));
+  EXPECT_EQ(n, 0u);
+  for (const char* bad : {"", "m", "1x", "-1", "1.5m", "1 m", "99999999999999999999g"})
+    EXPECT_FALSE(parse_size(bad, n)) << bad;
+}
+
 }  // namespace
 }  // namespace portico::ingress

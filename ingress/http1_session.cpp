@@ -196,14 +196,14 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
     // host, and a Host that names another one means two hosts to two parsers (the parser has
     // refused a second Host). Any other target form but OPTIONS * is refused too.
     // RFC 9110 section 10.1.1: 100-continue is the only expectation.
+    const std::optional<std::string_view> expect = request.find(http::field::expect);
     unsigned refused = 0;
     if ((http11 && !host_field) ||
         (!authority.empty() && host_field && !beast::iequals(authority, *host_field)) ||
         (authority.empty() && target.front() != '/' &&
          !(target == "*" && request.method() == http::verb::options))) {
       refused = 400;
-    } else if (const auto expect = request.find(http::field::expect);
-               http11 && expect && !beast::iequals(*expect, "100-continue")) {
+    } else if (http11 && expect && !beast::iequals(*expect, "100-continue")) {
       refused = 417;
     }
     if (refused != 0) {
@@ -265,7 +265,6 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
     // ---- request header and body to the upstream: the header with the body bytes that came
     // with it, then the rest of the body as it arrives.
     const unsigned client_version = request.version();
-    const std::optional<std::string_view> expect = request.find(http::field::expect);
     const bool expect_continue = expect && beast::iequals(*expect, "100-continue");
     Framing framing = Framing::kNone;
     std::uint64_t length = 0;

@@ -219,7 +219,8 @@ bool Relay::route() {
   // that grows beyond it, in send_request_with_body.
   const std::optional<std::uint64_t> route_body_size = table_->policy_of(route).body_size;
   body_limit_ = route_body_size ? *route_body_size : config_.max_body_size;
-  if (body_limit_ != 0) {
+  // (A request without a body, END_STREAM on its HEADERS, is not looked at.)
+  if (body_limit_ != 0 && !(stream_.request_complete && stream_.request_body.empty())) {
     std::uint64_t declared = 0;
     if (const auto length = stream_.request.find(http::field::content_length)) {
       // nghttp2 has checked that it is a number (RFC 9113 section 8.1.1).

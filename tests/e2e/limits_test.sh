@@ -128,6 +128,9 @@ result=$(send "GET / HTTP/1.1\r\nHost: pla" 5)
 check "header not complete within --request-header-timeout: 408, closed" "408 closed" \
   "$(cut -d' ' -f1,2 <<<"$result")"
 check "... after about 1 s" yes "$(awk '{print ($3 >= 0.8 && $3 < 3) ? "yes" : "no: " $3}' <<<"$result")"
+check "over TLS too: 408" "HTTP/1.1 408 Request Timeout" \
+  "$( (printf 'GET / HTTP/1.1\r\nHost: pla'; sleep 3) |
+    timeout 5 openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -quiet 2>/dev/null | head -1 | tr -d '\r')"
 result=$(send "" 5)
 check "a connection that sends nothing is closed without an answer" "- closed" \
   "$(cut -d' ' -f1,2 <<<"$result")"

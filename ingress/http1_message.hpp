@@ -33,11 +33,13 @@ class MessageParser;
 inline constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 
 // How large a header may be; beyond any of these the parser fails with http::error::
-// header_limit (a client gets 414 for the request line, else 431).
+// header_limit (a client gets 414 for the request line, else 431). The defaults are those of
+// upstream responses: no field count (a backend may set many cookies), and the bytes of a
+// request line do not apply.
 struct HeaderLimits {
   std::uint32_t request_line = 8 * 1024;  // with its CRLF; requests only
   std::uint32_t bytes = kHeaderLimit;     // the whole header, the empty line included
-  std::uint32_t fields = 100;
+  std::uint32_t fields = ~std::uint32_t{0};
 };
 
 // The id of the fields the proxy interprets (Host, Connection, Keep-Alive, Proxy-Connection,

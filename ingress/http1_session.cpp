@@ -155,6 +155,9 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
       }
     }
     if (info.idle != nullptr) *info.idle = false;
+    // The header timeout is the header's: a slow upstream is the upstream timeout's business,
+    // and each later client read or write sets its own.
+    if (!read_ec) deadline.clear_client();
     if (read_ec) {
       unsigned status = 400;
       if (deadline.client_expired()) {

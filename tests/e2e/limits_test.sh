@@ -131,6 +131,9 @@ check "... after about 1 s" yes "$(awk '{print ($3 >= 0.8 && $3 < 3) ? "yes" : "
 check "over TLS too: 408" "HTTP/1.1 408 Request Timeout" \
   "$( (printf 'GET / HTTP/1.1\r\nHost: pla'; sleep 3) |
     timeout 5 openssl s_client -connect "127.0.0.1:$HTTPS_PORT" -quiet 2>/dev/null | head -1 | tr -d '\r')"
+check "a response slower than --request-header-timeout, then another on the same connection" \
+  "200:1 200:0 " "$(curl -s -o /dev/null -o /dev/null -w '%{http_code}:%{num_connects} ' -H 'Host: plain.test' \
+    "$base/delay/1500" "$base/")"
 result=$(send "" 5)
 check "a connection that sends nothing is closed without an answer" "- closed" \
   "$(cut -d' ' -f1,2 <<<"$result")"

@@ -78,7 +78,11 @@ void Deadline::expire(State& state) {
   if (state.client_at <= now) {
     state.client_expired = true;
     state.client_at = Clock::time_point::max();
-    state.client->close(ignored);
+    if (state.client_read) {
+      state.client->shutdown(Socket::shutdown_receive, ignored);
+    } else {
+      state.client->close(ignored);
+    }
   }
   Clock::time_point next = state.client_at;
   for (Watch* w = state.watches; w != nullptr; w = w->next_) {

@@ -48,8 +48,19 @@ class Deadline {
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
 
-  // The client's next operation must finish within `timeout`.
-  void client(Clock::duration timeout) { set(state_->client_at, timeout); }
+  // The client's next operation must finish within `timeout`; when it does not, the socket is
+  // closed.
+  void client(Clock::duration timeout) {
+    state_->client_read = false;
+    set(state_->client_at, timeout);
+  }
+  // The client's reads must finish within `timeout`; when they do not, the socket is shut down
+  // for receiving only: the read ends as at EOF (client_expired() tells) and the caller can
+  // still answer (408), after setting client() for that write.
+  void client_read(Clock::duration timeout) {
+    state_->client_read = true;
+    set(state_->client_at, timeout);
+  }
   // No deadline for the client (an HTTP/2 connection between writes, a WebSocket tunnel).
   void clear_client() { state_->client_at = Clock::time_point::max(); }
   bool client_expired() const { return state_->client_expired; }
@@ -73,6 +84,7 @@ class Deadline {
     Clock::time_point client_at = Clock::time_point::max();
     Clock::time_point armed = Clock::time_point::max();
     bool client_expired = false;
+    bool client_read = false;  // shut down for receiving when due, rather than closed
     bool stopped = false;
     State(const Executor& executor, Socket& socket) : timer(executor), client(&socket) {}
   };

@@ -217,6 +217,24 @@ unsigned parse_version(const char* p, const char* end) {
   return 0;
 }
 
+// A Host value: uri-host [ ":" port ] (RFC 9110 section 7.2), empty allowed: reg-name,
+// IP-literal and IPv4 octets (unreserved, pct-encoded, sub-delims but the comma, ":[]").
+bool valid_host(std::string_view host) {
+  static constexpr auto kHost = [] {
+    std::array<bool, 256> table{};
+    for (int c = '0'; c <= '9'; ++c) table[c] = true;
+    for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+    for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+    for (char c : std::string_view("-._~%!$&'()*+;=:[]"))
+      table[static_cast<unsigned char>(c)] = true;
+    return table;
+  }();
+  for (char c : host) {
+    if (!kHost[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 // Beast's parser fed a made-up header and then the chunked body.
@@ -224,7 +242,7 @@ template <bool isRequest>
 class MessageParser<isRequest>::Chunks final : public http::basic_parser<false> {
  public:
   explicit Chunks(std::vector<std::string_view>& body) : body_(body) {
-    header_limit(kHeaderLimit);  // for trailer fields
+    header_limit(kHeaderLimit);  // for trailer fields (dropped)
     body_limit(boost::none);
     boost::system::error_code ec;
     static constexpr std::string_view kHeader =
@@ -264,8 +282,9 @@ class MessageParser<isRequest>::Chunks final : public http::basic_parser<false> 
 };
 
 template <bool isRequest>
-MessageParser<isRequest>::MessageParser(MessageHead& head, std::vector<std::string_view>& body)
-    : head_(head), body_(body) {
+MessageParser<isRequest>::MessageParser(MessageHead& head, std::vector<std::string_view>& body,
+                                        const HeaderLimits& limits)
+    : head_(head), body_(body), limits_(limits) {
   head_.clear();
 }
 
@@ -361,8 +380,16 @@ void MessageParser<isRequest>::on_field(http::field id, std::string_view value,
       if (!valid) ec = error::bad_value;
       return;
     }
+    case http::field::host:
+      // RFC 9112 section 3.2: exactly one Host, and a valid authority in it; a list or a
+      // second one is a way to route on one and forward the other.
+      if constexpr (isRequest) {
+        if (host_ || !valid_host(value)) ec = error::bad_value;
+        host_ = true;
+      }
+      return;
     case http::field::content_length: {
-      if (chunked_) {
+      if (transfer_encoding_) {
         ec = error::bad_content_length;
         return;
       }
@@ -383,22 +410,23 @@ void MessageParser<isRequest>::on_field(http::field id, std::string_view value,
       return;
     }
     case http::field::transfer_encoding: {
-      if (chunked_ || has_length_) {
+      // RFC 9112 section 6.1: with Content-Length, in HTTP/1.0, or more than once, the framing
+      // is ambiguous. Only "chunked" itself is taken: a coding before it could not be undone
+      // by this proxy, which re-frames every body, and each other form (a second chunked, a
+      // coding after it) is one more way for two parsers to disagree on where a message ends.
+      if (transfer_encoding_ || has_length_ || !http11_) {
         ec = error::bad_transfer_encoding;
         return;
       }
-      // transfer-coding = token *( OWS ";" OWS transfer-parameter ); chunked must be last.
       transfer_encoding_ = true;
-      std::string_view last;
+      int codings = 0;
       for_each_element(value, [&](std::string_view element) {
         if (element.empty()) return;
-        last = trim(element.substr(0, element.find(';')));
-        if (last.empty()) ec = error::bad_transfer_encoding;
-        for (char c : last) {
-          if (!token(c)) ec = error::bad_transfer_encoding;
-        }
+        ++codings;
+        if (!named_as(element, "chunked")) ec = error::bad_transfer_encoding;
       });
-      chunked_ = beast::iequals(last, "chunked");
+      if (codings != 1) ec = error::bad_transfer_encoding;
+      chunked_ = !ec;
       return;
     }
     default:
@@ -412,7 +440,7 @@ std::size_t MessageParser<isRequest>::put_header(std::string_view data,
   ec = {};
   // Complete lines are parsed as they arrive, each once (`parsed_`); nothing is taken until the
   // whole header is there.
-  const std::size_t window = std::min<std::size_t>(data.size(), kHeaderLimit);
+  const std::size_t window = std::min<std::size_t>(data.size(), limits_.bytes);
   const char* const base = data.data();
   const char* const limit = base + window;
   // The end (just past the LF) of the line starting at `p`, or null when it has not all come.
@@ -420,8 +448,12 @@ std::size_t MessageParser<isRequest>::put_header(std::string_view data,
     const void* lf = std::memchr(p, '\n', static_cast<std::size_t>(limit - p));
     return lf == nullptr ? nullptr : static_cast<const char*>(lf) + 1;
   };
+  auto too_large = [&]() -> std::size_t {
+    ec = error::header_limit;
+    return 0;
+  };
   auto more = [&]() -> std::size_t {
-    ec = window >= kHeaderLimit ? error::header_limit : error::need_more;
+    ec = window >= limits_.bytes ? error::header_limit : error::need_more;
     return 0;
   };
   using Span = MessageHead::Span;
@@ -431,6 +463,12 @@ std::size_t MessageParser<isRequest>::put_header(std::string_view data,
 
   if (parsed_ == 0) {
     const char* end = line_end(base);
+    // A request line beyond its limit is refused whether or not its end has come (414).
+    if (isRequest &&
+        (end == nullptr ? window : static_cast<std::size_t>(end - base)) > limits_.request_line) {
+      line_too_long_ = true;
+      return too_large();
+    }
     if (end == nullptr) return more();
     if (parse_start_line({base, static_cast<std::size_t>(end - base)}, ec) == 0) return 0;
     parsed_ = static_cast<std::size_t>(end - base);
@@ -467,39 +505,15 @@ std::size_t MessageParser<isRequest>::put_header(std::string_view data,
     }
     const char* value_end = p;
     while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t')) --value_end;
-    Span value_span = span(value, value_end);
-    std::string_view value_text(value, value_span.length);
-    std::uint32_t verbatim_end = static_cast<std::uint32_t>(end - base);
+    const Span value_span = span(value, value_end);
+    const std::string_view value_text(value, value_span.length);
+    const std::uint32_t verbatim_end = static_cast<std::uint32_t>(end - base);
     p = end;
-    if (p >= limit) return more();  // the next line may continue this one
-    if (*p == ' ' || *p == '\t') {
-      // The lines make one value, joined with a space; kept apart until the header is copied.
-      std::string joined(value, value_end);
-      while (*p == ' ' || *p == '\t') {
-        end = line_end(p);
-        if (end == nullptr) return more();
-        while (*p == ' ' || *p == '\t') ++p;
-        const char* segment = p;
-        while (text(*p)) ++p;
-        if (*p != '\r' || p + 2 != end) {
-          ec = *p == '\r' ? error::bad_line_ending : error::bad_value;
-          return 0;
-        }
-        const std::string_view trimmed = trim({segment, static_cast<std::size_t>(p - segment)});
-        if (!trimmed.empty()) {
-          if (!joined.empty()) joined += ' ';
-          joined += trimmed;
-        }
-        p = end;
-        if (p >= limit) return more();
-      }
-      value_span = {kFolded | static_cast<std::uint32_t>(folded_.size()),
-                    static_cast<std::uint32_t>(joined.size())};
-      verbatim_end = 0;  // not one line: never relayed as received
-      folded_ += joined;
-      value_text = std::string_view(folded_).substr(value_span.offset & ~kFolded);
-    }
+    // obs-fold (a next line starting with SP or HTAB) is refused with that line, whose name is
+    // then empty: RFC 9112 section 5.2 lets a recipient reject it, and joining it is one more
+    // way for two parsers to disagree on a value.
     const http::field id = field_id({name, name_span.length});
+    if (head_.entries_.size() >= limits_.fields) return too_large();
     if (head_.entries_.capacity() == 0) head_.entries_.reserve(16);
     head_.entries_.push_back({id, name_span, value_span, verbatim_end});
     on_field(id, value_text, ec);
@@ -507,23 +521,10 @@ std::size_t MessageParser<isRequest>::put_header(std::string_view data,
     parsed_ = static_cast<std::size_t>(p - base);
   }
 
-  // The header is all there: one copy of it, then the joined values; the head's strings refer
-  // to them.
+  // The header is all there: one copy of it; the head's strings refer to it.
   const std::size_t size = parsed_;
   head_.text_.assign(base, size);
-  if (!folded_.empty()) {
-    head_.text_ += folded_;
-    for (auto& entry : head_.entries_) {
-      if ((entry.value.offset & kFolded) != 0)
-        entry.value.offset = static_cast<std::uint32_t>(size) + (entry.value.offset & ~kFolded);
-    }
-  }
 
-  // RFC 9112 section 6.3: the body's length.
-  if (isRequest && transfer_encoding_ && !chunked_) {
-    ec = error::bad_transfer_encoding;  // a request's body length cannot be known
-    return 0;
-  }
   header_done_ = true;
   const unsigned status = head_.status_;
   if (skip_ || (!isRequest && (status / 100 == 1 || status == 204 || status == 304))) {
@@ -608,7 +609,7 @@ void MessageReader<isRequest>::start(bool skip_body) {
   header_bytes_ = 0;
   body_read_ = min_read_;
   read_error_ = {};
-  parser_.emplace(head_, pieces_);
+  parser_.emplace(head_, pieces_, limits_);
   if (skip_body) parser_->skip_body();
 }
 
@@ -631,7 +632,7 @@ bool MessageReader<isRequest>::header_ready(boost::system::error_code& ec) {
       const unsigned status = head_.status();
       if (status >= 100 && status < 200 && status != 101) {
         const bool skip = parser_->skips_body();
-        parser_.emplace(head_, pieces_);
+        parser_.emplace(head_, pieces_, limits_);
         if (skip) parser_->skip_body();
         continue;
       }

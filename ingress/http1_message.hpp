@@ -29,6 +29,19 @@ namespace http = boost::beast::http;
 template <bool isRequest>
 class MessageParser;
 
+// Header limit for requests and responses alike, by default.
+inline constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+
+// How large a header may be; beyond any of these the parser fails with http::error::
+// header_limit (a client gets 414 for the request line, else 431). The defaults are those of
+// upstream responses: no field count (a backend may set many cookies), and the bytes of a
+// request line do not apply.
+struct HeaderLimits {
+  std::uint32_t request_line = 8 * 1024;  // with its CRLF; requests only
+  std::uint32_t bytes = kHeaderLimit;     // the whole header, the empty line included
+  std::uint32_t fields = ~std::uint32_t{0};
+};
+
 // The id of the fields the proxy interprets (Host, Connection, Keep-Alive, Proxy-Connection,
 // TE, Trailer, Transfer-Encoding, Upgrade, Expect, Content-Length, Cookie) by name, in any
 // case; http::field::unknown for any other. `name` is a token (RFC 9110 section 5.6.2), as
@@ -72,7 +85,7 @@ class MessageHead {
   // and upgrade): only then is each field looked up in it.
   bool connection_names_fields() const { return names_fields_; }
   // Field `i` as it was received, "Name: value" up to and with its CRLF, when it is one line in
-  // the text (a parsed field without obs-fold); empty otherwise. Consecutive fields are
+  // the text (every parsed field); empty otherwise (a field add()ed). Consecutive fields are
   // adjacent: a run of them can be copied in one piece.
   std::string_view line(std::size_t i) const {
     const Entry& e = entries_[i];
@@ -108,17 +121,21 @@ class MessageHead {
 };
 
 // Parses one message. The header, once all of it is there, in one pass into `head` (which it
-// clears), as strictly as Beast's parser (RFC 9112: CRLF line endings, token names, no control
-// characters in values; obs-fold joined with a space) but without its per-field callbacks and
+// clears), at least as strictly as Beast's parser (RFC 9112: CRLF line endings, token names, no
+// control characters in values) but without its per-field callbacks and
 // checks, which made it a third of an HTTP/1.1 request's instructions. The body as views into the
 // bytes given to put_body(), appended to `body` (decoded: chunked bodies go through Beast's
 // parser); the views stay valid until the caller consumes those bytes. Trailer fields are
 // dropped. Framing follows RFC 9112 section 6.3, as Beast's parser does, and a request whose
-// Transfer-Encoding does not end in chunked is refused (its length cannot be known).
+// Stricter than Beast where two parsers could disagree on a message's framing or target (RFC
+// 9112; the request smuggling vectors): obs-fold, Transfer-Encoding other than exactly one
+// "chunked", with Content-Length or in HTTP/1.0, and (requests) a Host that is repeated or not
+// an authority are all refused.
 template <bool isRequest>
 class MessageParser {
  public:
-  MessageParser(MessageHead& head, std::vector<std::string_view>& body);
+  MessageParser(MessageHead& head, std::vector<std::string_view>& body,
+                const HeaderLimits& limits = {});
   ~MessageParser();
   MessageParser(const MessageParser&) = delete;
   MessageParser& operator=(const MessageParser&) = delete;
@@ -128,7 +145,7 @@ class MessageParser {
   bool skips_body() const { return skip_; }
 
   // Parses the header if `data` holds all of it: returns its size, or 0 with `ec` set:
-  // http::error::need_more (not all there, and less than 64 KiB so far), header_limit, or a
+  // http::error::need_more (not all there, and within the limits so far), header_limit, or a
   // parse error (bad_method, bad_target, bad_version, bad_status, bad_reason, bad_field,
   // bad_value, bad_line_ending, bad_content_length, multiple_content_length,
   // bad_transfer_encoding).
@@ -150,6 +167,8 @@ class MessageParser {
   bool chunked() const { return chunked_; }
   std::optional<std::uint64_t> content_length() const;
   bool need_eof() const { return need_eof_; }
+  // The header_limit error was for the request line (414 rather than 431).
+  bool line_too_long() const { return line_too_long_; }
 
  private:
   class Chunks;  // Beast's parser, decoding a chunked body
@@ -157,14 +176,11 @@ class MessageParser {
   std::size_t parse_start_line(std::string_view line, boost::system::error_code& ec);
   void on_field(http::field id, std::string_view value, boost::system::error_code& ec);
 
-  // A value span's offset with this bit is into `folded_`, until the header is copied.
-  static constexpr std::uint32_t kFolded = 0x80000000u;
-
   MessageHead& head_;
   std::vector<std::string_view>& body_;
   std::unique_ptr<Chunks> chunks_;
-  std::size_t parsed_ = 0;       // bytes of the header parsed so far (complete lines)
-  std::string folded_;           // values with obs-fold, joined
+  std::size_t parsed_ = 0;  // bytes of the header parsed so far (complete lines)
+  HeaderLimits limits_;
   std::uint64_t length_ = 0;     // Content-Length
   std::uint64_t remaining_ = 0;  // of the Content-Length body
   bool skip_ = false;
@@ -177,13 +193,12 @@ class MessageParser {
   bool need_eof_ = false;
   bool close_ = false;
   bool keep_alive_token_ = false;
+  bool host_ = false;
+  bool line_too_long_ = false;
 };
 
 using RequestParser = MessageParser<true>;
 using ResponseParser = MessageParser<false>;
-
-// Header limit for requests and responses alike.
-inline constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 
 // Reads messages one after the other from a stream (a client's requests, or an upstream's
 // responses), through `buffer`, which keeps what arrived beyond the current message. It does no
@@ -205,10 +220,12 @@ class MessageReader {
 
   // A new message. `skip_body`: a response to HEAD, which has no body whatever its fields say.
   void start(bool skip_body = false);
+  // The limits of the headers to come (default: HeaderLimits{}).
+  void limit(const HeaderLimits& limits) { limits_ = limits; }
 
   // Parses the buffered bytes of the header (into head()). True when the header is complete or
   // failed (`ec` set): http::error::end_of_stream when the stream ended before the first byte,
-  // partial_message when it ended later, Beast's parse errors (header_limit: over 64 KiB), or
+  // partial_message when it ended later, Beast's parse errors (header_limit: see limits()), or
   // the stream's error. False when more bytes are needed. Interim responses (1xx but 101) are
   // skipped.
   bool header_ready(boost::system::error_code& ec);
@@ -244,6 +261,7 @@ class MessageReader {
   std::size_t parsed_ = 0;  // bytes at the front of the buffer that the pieces come from
   std::size_t header_bytes_ = 0;
   boost::system::error_code read_error_;  // the last read's, seen after the bytes before it
+  HeaderLimits limits_;
   MessageHead head_;
   std::vector<std::string_view> pieces_;
   std::optional<MessageParser<isRequest>> parser_;

@@ -20,7 +20,6 @@ constexpr std::uint32_t kStreamWindow = 1 << 20;
 // Connection receive window: bounds the request body bytes one connection can make us hold,
 // large enough that one stalled upload does not stop the others.
 constexpr std::int32_t kConnectionWindow = 8 << 20;
-constexpr std::uint32_t kHeaderListLimit = 64 * 1024;
 // Response body bytes a connection buffers for a client slower than its upstreams, over all
 // streams: one fast download fills its ring, 128 stalled ones cannot make it 128 rings.
 constexpr std::size_t kResponseBudget = 2 << 20;
@@ -187,7 +186,7 @@ bool Http2Connection::start() {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, kHeaderListLimit},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, worker_.config().max_header_bytes},
   };
   if (nghttp2_submit_settings(session_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings)) !=
       0)
@@ -364,8 +363,13 @@ Http2Stream* Http2Connection::find(std::int32_t stream_id) {
 
 void Http2Connection::header(Http2Stream& stream, std::string_view name, std::string_view value) {
   // RFC 9113 section 6.5.2 counts 32 bytes of overhead per field.
+  // Beyond the limits the stream is answered 431 (it is a client's mistake as in HTTP/1.1,
+  // not the connection's); the fields are no longer kept.
   stream.header_bytes += name.size() + value.size() + 32;
-  if (stream.header_bytes > kHeaderListLimit) stream.header_too_large = true;
+  const ServeConfig& config = worker_.config();
+  if (stream.header_bytes > config.max_header_bytes ||
+      ++stream.header_fields > config.max_header_fields)
+    stream.header_too_large = true;
   if (stream.header_too_large) return;
   if (!name.empty() && name.front() == ':') {
     if (name == ":method") {

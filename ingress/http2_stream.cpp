@@ -142,6 +142,8 @@ class Relay {
   Framing framing_ = Framing::kNone;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
+  std::uint64_t body_limit_ = 0;  // proxy-body-size, else --max-body-size; 0: none
+  bool answered_ = false;         // by the proxy, while sending the request (413, 408)
 };
 
 void Relay::answer(unsigned status, std::string_view location) {
@@ -213,6 +215,22 @@ bool Relay::route() {
     answer(308, https_redirect_location(host_, target, worker_.https_port()));
     return false;
   }
+  // A declared length beyond the body limit is refused before anything goes upstream; a body
+  // that grows beyond it, in send_request_with_body.
+  const std::optional<std::uint64_t> route_body_size = table_->policy_of(route).body_size;
+  body_limit_ = route_body_size ? *route_body_size : config_.max_body_size;
+  // (A request without a body, END_STREAM on its HEADERS, is not looked at.)
+  if (body_limit_ != 0 && !(stream_.request_complete && stream_.request_body.empty())) {
+    std::uint64_t declared = 0;
+    if (const auto length = stream_.request.find(http::field::content_length)) {
+      // nghttp2 has checked that it is a number (RFC 9113 section 8.1.1).
+      std::from_chars(length->data(), length->data() + length->size(), declared);
+    }
+    if (declared > body_limit_ || stream_.request_body.size() > body_limit_) {
+      answer(413);
+      return false;
+    }
+  }
   return true;
 }
 
@@ -246,16 +264,27 @@ Awaitable<bool> Relay::send_request_with_body(bool& streamed) {
   // coroutine owns `writing` while the connection appends to stream_.request_body, so a write
   // in flight never sees its buffer move.
   std::vector<char>& writing = stream_.request_body_writing;
+  std::uint64_t body_bytes = 0;
+  // No response has started while the request goes out: the proxy answers (the upstream,
+  // which has part of a request, is closed).
+  auto refuse = [&](unsigned status) {
+    answer(status);
+    answered_ = true;
+    stream_.upstream->close();
+  };
   for (bool first = true;; first = false) {
     if (stream_.closed) co_return false;
     if (!first && stream_.request_body.empty() && !stream_.request_complete) {
-      if (co_await stream_.wait(config_.upstream_timeout)) {
-        // The client stopped sending mid-body.
-        connection_.reset(stream_, NGHTTP2_CANCEL);
-        stream_.abandon();
+      if (co_await stream_.wait(config_.body_read_timeout)) {
+        refuse(408);  // the client stopped sending mid-body
         co_return false;
       }
       continue;
+    }
+    body_bytes += stream_.request_body.size();
+    if (body_limit_ != 0 && body_bytes > body_limit_) {
+      refuse(413);
+      co_return false;
     }
     writing.clear();
     writing.swap(stream_.request_body);
@@ -473,6 +502,7 @@ void Http2Stream::reset(std::int32_t stream_id) {
   cookie.clear();
   request.clear();
   header_bytes = 0;
+  header_fields = 0;
   header_too_large = false;
   headers_complete = false;
   request_complete = false;
@@ -554,6 +584,7 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
     bool sent = false;
     if (has_body) {
       sent = co_await r.send_request_with_body(streamed);
+      if (r.answered_) co_return;
     } else {
       r.arm();
       stream.buffers.assign(1, asio::buffer(stream.out));

@@ -80,6 +80,7 @@ struct Http2Stream {
   std::string cookie;      // cookie crumbs joined with "; " (RFC 9113 section 8.2.3)
   MessageHead request;     // the other fields
   std::size_t header_bytes = 0;
+  std::uint32_t header_fields = 0;  // pseudo-header fields included
   bool header_too_large = false;
   bool headers_complete = false;
   bool request_complete = false;  // END_STREAM received

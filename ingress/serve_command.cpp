@@ -48,6 +48,9 @@ int run_serve_command(const std::vector<std::string>& args) {
   std::string http = "0.0.0.0:8080", https = "0.0.0.0:8443", admin = "127.0.0.1:9901";
   std::string grace = "30s", connect = "5s", upstream = "60s", idle = "75s", header = "30s";
   std::string balance = "round-robin", access_log = "on";
+  std::string body_size = "1m", body_read = "60s";
+  std::uint64_t request_line = config.max_request_line, header_bytes = config.max_header_bytes,
+                header_fields = config.max_header_fields;
   bool kube = false;
   std::string kubeconfig, controller_name = "portico.dev/ingress-controller", publish_service;
   std::string update_status = "on", election_id = "portico-leader", election_namespace;
@@ -78,6 +81,23 @@ int run_serve_command(const std::vector<std::string>& args) {
       "client keep-alive idle timeout")("request-header-timeout",
                                         po::value<std::string>(&header)->default_value(header),
                                         "time allowed for a request header")(
+      "max-request-line", po::value<std::uint64_t>(&request_line)->default_value(request_line),
+      "bytes of an HTTP/1.1 request line, CRLF included (414 beyond)")(
+      "max-header-bytes", po::value<std::uint64_t>(&header_bytes)->default_value(header_bytes),
+      "bytes of a request header (431 beyond; HTTP/2: SETTINGS_MAX_HEADER_LIST_SIZE)")(
+      "max-header-fields", po::value<std::uint64_t>(&header_fields)->default_value(header_fields),
+      "fields of a request header (431 beyond)")(
+      "max-body-size", po::value<std::string>(&body_size)->default_value(body_size),
+      "request body limit, e.g. 1m, 512k, 0 (unlimited); 413 beyond. A route's proxy-body-size "
+      "annotation overrides it")("body-read-timeout",
+                                 po::value<std::string>(&body_read)->default_value(body_read),
+                                 "longest wait for more of a request body (408 after it)")(
+      "max-connections-per-worker",
+      po::value<std::size_t>(&config.max_connections_per_worker)->default_value(16'384),
+      "client connections per worker; beyond, new ones are accepted and closed at once")(
+      "max-keepalive-requests",
+      po::value<std::size_t>(&config.max_keepalive_requests)->default_value(1'000),
+      "requests per HTTP/1.1 connection, the last answered with Connection: close (0: no limit)")(
       "access-log", po::value<std::string>(&access_log)->default_value(access_log),
       "on (JSON lines on stdout) or off")(
       "log-level", po::value<std::string>(&config.log_level)->default_value("info"),
@@ -156,10 +176,26 @@ int run_serve_command(const std::vector<std::string>& args) {
         std::tuple{&upstream, &config.upstream_timeout, "--upstream-timeout"},
         std::tuple{&idle, &config.idle_timeout, "--idle-timeout"},
         std::tuple{&header, &config.request_header_timeout, "--request-header-timeout"},
+        std::tuple{&body_read, &config.body_read_timeout, "--body-read-timeout"},
         std::tuple{&watch_idle, &watch_idle_timeout, "--watch-idle-timeout"}}) {
     if (!parse_duration(*text, *target))
       return fail(std::string(flag) + " \"" + *text + "\": accepted: 30s, 500ms, 2m");
   }
+  if (!parse_size(body_size, config.max_body_size))
+    return fail("--max-body-size \"" + body_size +
+                "\": accepted: bytes, or a number with k, m or g");
+  for (auto [value, target, flag, least] :
+       {std::tuple{request_line, &config.max_request_line, "--max-request-line", 16u},
+        std::tuple{header_bytes, &config.max_header_bytes, "--max-header-bytes", 64u},
+        std::tuple{header_fields, &config.max_header_fields, "--max-header-fields", 1u}}) {
+    // The parser keeps offsets into a header in 32 bits; a gigabyte is beyond any sane header.
+    if (value < least || value > (1u << 30))
+      return fail(std::string(flag) + " " + std::to_string(value) +
+                  ": accepted: " + std::to_string(least) + " to 1073741824");
+    *target = static_cast<std::uint32_t>(value);
+  }
+  if (config.max_connections_per_worker == 0)
+    return fail("--max-connections-per-worker 0: accepted: 1 or more");
   if (balance == "round-robin") {
     config.load_balancing = LoadBalancing::kRoundRobin;
   } else if (balance == "least-request") {

@@ -1,6 +1,7 @@
 #include "ingress/serve_config.hpp"
 
 #include <charconv>
+#include <string_view>
 
 namespace portico::ingress {
 
@@ -37,6 +38,34 @@ bool parse_listen_address(const std::string& text, ListenAddress& out, std::stri
   }
   out.host = host;
   out.port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+bool parse_size(const std::string& text, std::uint64_t& out) {
+  std::string_view digits = text;
+  std::uint64_t unit = 1;
+  if (!digits.empty()) {
+    switch (digits.back() | 0x20) {
+      case 'k':
+        unit = 1024;
+        break;
+      case 'm':
+        unit = 1024 * 1024;
+        break;
+      case 'g':
+        unit = 1024 * 1024 * 1024;
+        break;
+      default:
+        break;
+    }
+    if (unit != 1) digits.remove_suffix(1);
+  }
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      value > ~std::uint64_t{0} / unit)
+    return false;
+  out = value * unit;
   return true;
 }
 

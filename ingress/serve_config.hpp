@@ -33,6 +33,15 @@ struct ServeConfig {
   std::chrono::milliseconds request_header_timeout{30'000};
   std::chrono::milliseconds upstream_idle_timeout{60'000};  // pooled upstream connections
   std::size_t upstream_idle_per_endpoint = 64;  // pooled connections kept per endpoint per worker
+  // What a client may send (ingress-nginx's defaults where it has one). Beyond each: the status
+  // named, and the connection closes.
+  std::uint32_t max_request_line = 8 * 1024;   // 414; HTTP/1.1 only (HTTP/2: in the header bytes)
+  std::uint32_t max_header_bytes = 64 * 1024;  // 431; HTTP/2: SETTINGS_MAX_HEADER_LIST_SIZE
+  std::uint32_t max_header_fields = 100;       // 431
+  std::uint64_t max_body_size = 1024 * 1024;   // 413; 0: unlimited; per route: proxy-body-size
+  std::chrono::milliseconds body_read_timeout{60'000};  // between two reads of a request body: 408
+  std::size_t max_connections_per_worker = 16'384;      // beyond: accepted and closed at once
+  std::size_t max_keepalive_requests = 1'000;           // HTTP/1.1: Connection: close on the last
   bool access_log = true;
   std::string log_level = "info";  // error, warn, info, debug
   // More Prometheus text for /metrics from the sources (cluster mode's watch counters); may be
@@ -43,6 +52,9 @@ struct ServeConfig {
 // Parses "host:port", "[v6]:port" or ":port" (all interfaces); "off" disables the listener.
 // Returns false with `error` set when malformed.
 bool parse_listen_address(const std::string& text, ListenAddress& out, std::string& error);
+
+// Parses nginx sizes: bytes, or a number with k, m or g (KiB, MiB, GiB; either case).
+bool parse_size(const std::string& text, std::uint64_t& out);
 
 // Parses "30s", "500ms", "2m", or a bare number of seconds.
 bool parse_duration(const std::string& text, std::chrono::milliseconds& out);

@@ -253,6 +253,12 @@ std::string Server::metrics_text() const {
        sum([](const WorkerMetrics& m) { return m.open_connections[0].load(); }));
   line("portico_open_connections", "protocol=\"http2\"",
        sum([](const WorkerMetrics& m) { return m.open_connections[1].load(); }));
+  out +=
+      "# HELP portico_connections_refused_total Client connections closed at once: the "
+      "worker had --max-connections-per-worker.\n";
+  out += "# TYPE portico_connections_refused_total counter\n";
+  line("portico_connections_refused_total", "",
+       sum([](const WorkerMetrics& m) { return m.connections_refused.load(); }));
   out += "# HELP portico_upstream_errors_total Upstream failures, by kind.\n";
   out += "# TYPE portico_upstream_errors_total counter\n";
   line("portico_upstream_errors_total", "kind=\"connect\"",

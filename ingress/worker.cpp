@@ -64,6 +64,15 @@ Awaitable<void> accept_loop(Worker& worker, Acceptor& acceptor, Serve serve) {
       continue;  // EMFILE and friends: keep accepting
     }
     boost::system::error_code ignored;
+    // Over the limit, accepted and closed rather than left in the backlog: with SO_REUSEPORT
+    // the kernel keeps handing this worker its share of new connections whether or not it
+    // accepts, and one left waiting would look like a hung server; closed, the client learns at
+    // once and may retry (likely on another worker).
+    if (worker.connection_count() >= worker.config().max_connections_per_worker) {
+      WorkerMetrics::add(worker.metrics().connections_refused);
+      socket.close(ignored);
+      continue;
+    }
     socket.set_option(tcp::no_delay(true), ignored);
     socket.non_blocking(true, ignored);  // for write_now
     asio::co_spawn(worker.io(), serve(worker, std::move(socket)), asio::detached);

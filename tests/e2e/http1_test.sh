@@ -82,7 +82,8 @@ EOF
   tls_secret_yaml shop wild-tls "*.wild.test"
 } > "$m/services.yaml"
 
-start_portico "$m" --workers 2 --upstream-timeout 1s --shutdown-grace 10s || finish
+# Uploads of 1 GiB below: no body size limit.
+start_portico "$m" --workers 2 --upstream-timeout 1s --shutdown-grace 10s --max-body-size 0 || finish
 base="http://127.0.0.1:$HTTP_PORT"
 resolve=(--resolve "shop.test:$HTTPS_PORT:127.0.0.1" --resolve "a.wild.test:$HTTPS_PORT:127.0.0.1"
   --resolve "open.test:$HTTPS_PORT:127.0.0.1" --resolve "other.test:$HTTPS_PORT:127.0.0.1")

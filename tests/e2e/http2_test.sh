@@ -265,7 +265,7 @@ done
 start_portico() {  # start_portico [EXTRA_ARGS...]: sets portico_pid, waits for /readyz
   "$portico" serve --manifests "$tmp/manifests" --http-addr "127.0.0.1:$http_port" \
     --https-addr "127.0.0.1:$https_port" --admin-addr "127.0.0.1:$admin_port" --workers 2 \
-    --access-log off --shutdown-grace 10s "$@" >>"$tmp/portico.out" 2>>"$tmp/portico.err" &
+    --access-log off --shutdown-grace 10s --max-body-size 0 "$@" >>"$tmp/portico.out" 2>>"$tmp/portico.err" &
   portico_pid=$!
   pids+=($portico_pid)
   for _ in $(seq 100); do

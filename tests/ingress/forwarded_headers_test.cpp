@@ -108,8 +108,8 @@ TEST(UpstreamRequest, RequestIdIsGeneratedWhenAbsentOrEmptyAndKeptWhenSent) {
 
 TEST(UpstreamRequest, BodyFramingIsTheProxysOwn) {
   auto chunked =
-      forwarded("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-                false, Framing::kChunked);
+      forwarded("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n", false,
+                Framing::kChunked);
   EXPECT_EQ(chunked.values("Transfer-Encoding"), "chunked");
   auto length = forwarded("POST / HTTP/1.1\r\nHost: a\r\n\r\n", false, Framing::kLength, 12);
   EXPECT_EQ(length.values("Content-Length"), "12");
@@ -194,6 +194,22 @@ TEST(ServeFlags, Durations) {
   EXPECT_EQ(d.count(), 1500);
   EXPECT_FALSE(parse_duration("soon", d));
   EXPECT_FALSE(parse_duration("5h", d));
+}
+
+TEST(ServeFlags, SizesAsNginxWritesThem) {
+  std::uint64_t n = 7;
+  ASSERT_TRUE(parse_size("1m", n));
+  EXPECT_EQ(n, 1024u * 1024);
+  ASSERT_TRUE(parse_size("512K", n));
+  EXPECT_EQ(n, 512u * 1024);
+  ASSERT_TRUE(parse_size("2g", n));
+  EXPECT_EQ(n, 2ull * 1024 * 1024 * 1024);
+  ASSERT_TRUE(parse_size("1000", n));
+  EXPECT_EQ(n, 1000u);
+  ASSERT_TRUE(parse_size("0", n));
+  EXPECT_EQ(n, 0u);
+  for (const char* bad : {"", "m", "1x", "-1", "1.5m", "1 m", "99999999999999999999g"})
+    EXPECT_FALSE(parse_size(bad, n)) << bad;
 }
 
 }  // namespace

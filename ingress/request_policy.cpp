@@ -127,17 +127,18 @@ RateLimiter& process_rate_limiter() {
 }
 
 void apply_route_policy(const routing::RouteTable& table, std::uint32_t index,
-                        PolicyRequest& request, RouteDecision& out) {
+                        const PolicyRequest& request, RouteDecision& out) {
   const routing::Route& route = table.routes()[index];
   const routing::Policy& policy = table.policy_of(route);
-  std::string ingress;
+  std::string ingress;  // the limiter's key: only built for a route that has a limit
+  PolicyRequest keyed = request;
   if (policy.limit_rps) {
     const routing::IngressRef& ref = table.ingress_of(route);
     ingress.reserve(ref.namespace_.size() + 1 + ref.name.size());
     ingress.append(ref.namespace_).append(1, '/').append(ref.name);
-    request.ingress = ingress;
+    keyed.ingress = ingress;
   }
-  PolicyDecision decision = apply_policy(policy, request, &process_rate_limiter());
+  PolicyDecision decision = apply_policy(policy, keyed, &process_rate_limiter());
   out.status = decision.status;
   out.headers = std::move(decision.headers);
   if (out.status != 0) return;

@@ -101,9 +101,10 @@ std::string_view field_value(const MessageHead& head, std::string_view name);
 // The query of a request target (after '?', before any '#'), empty when none.
 std::string_view query_of(std::string_view target);
 
-// Runs the policy of route `route` (an index into table.routes()) on `request` (its `ingress`
-// is filled in here), with the process's rate limiter, into `out`.
+// Runs the policy of route `route` (an index into table.routes()) on `request` (whose `ingress`
+// is ignored: the route's Ingress keys the rate limit), with the process's rate limiter, into
+// `out`.
 void apply_route_policy(const routing::RouteTable& table, std::uint32_t route,
-                        PolicyRequest& request, RouteDecision& out);
+                        const PolicyRequest& request, RouteDecision& out);
 
 }  // namespace portico::ingress

@@ -29,7 +29,8 @@ constexpr const char* kUsage =
     "Exit 0: no errors; 1: errors (everything valid is still printed); 2: usage error or\n"
     "unreadable input; 3: with --exit-code, no errors but routing changed.\n"
     "With --migration-report, prints instead every nginx.ingress.kubernetes.io/ and portico.dev/\n"
-    "annotation the Ingresses carry (whatever their class): honoured, ignored or refused, and why.\n";
+    "annotation the Ingresses carry (whatever their class): honoured, ignored or refused, and "
+    "why.\n";
 
 }  // namespace
 

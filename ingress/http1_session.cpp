@@ -316,8 +316,17 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
         }
       }
 
+      // An upstream that takes no more of the request within the send timeout: 504, as nginx.
+      if (!sent && deadline.upstream_expired()) {
+        WorkerMetrics::add(metrics.upstream_timeouts);
+        if (!co_await answer(504)) co_return;
+        goto next_request;
+      }
       // ---- response header from the upstream
       if (sent) {
+        // The client has nothing to do until the answer: only the read timeout (the route's,
+        // which may be longer than the header or body timeout the client had) applies now.
+        deadline.clear_client();
         deadline.upstream(socket, policy.read_timeout);
         boost::system::error_code ec;
         while (!response_reader.header_ready(ec)) {

@@ -598,6 +598,11 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
       sent = !ec;
     }
     if (stream.closed) co_return;
+    // An upstream that takes no more of the request within the send timeout: 504, as nginx.
+    if (!sent && r.watch_.expired()) {
+      WorkerMetrics::add(metrics.upstream_timeouts);
+      co_return r.answer(504);
+    }
     if (sent) {
       r.arm(r.policy_.read_timeout);
       boost::system::error_code ec;

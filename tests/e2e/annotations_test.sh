@@ -36,6 +36,24 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$blackhole_port_file" ] && break; sleep 0.05; done
 blackhole_port=$(cat "$blackhole_port_file")
 
+# A backend that accepts and never reads: a large upload stalls once the socket buffers are full.
+sink_port_file="$work/sink.port"
+python3 - "$sink_port_file" <<'EOF' &
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+while True:
+    c, _ = s.accept()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    held.append(c)
+EOF
+pids+=($!)
+for _ in $(seq 100); do [ -s "$sink_port_file" ] && break; sleep 0.05; done
+sink_port=$(cat "$sink_port_file")
+
 m="$work/manifests"
 mkdir -p "$m"
 N=nginx.ingress.kubernetes.io
@@ -69,6 +87,7 @@ ingress() {
   ingress patient patient.test / Prefix web "$N/proxy-read-timeout=4"
   ingress plain plain.test / Prefix web
   ingress connect conn.test / Prefix hole "$N/proxy-connect-timeout=1"
+  ingress send send.test / Prefix sink "$N/proxy-send-timeout=1"
   ingress alias alias.test / Prefix web "$N/server-alias=www.alias.test, *.alias.example"
   # ssl-redirect: a host in spec.tls redirects plain HTTP unless the annotation says "false".
   cat <<EOF
@@ -96,6 +115,7 @@ spec:
 EOF
   service_yaml ann web "$web_port"
   service_yaml ann hole "$blackhole_port"
+  service_yaml ann sink "$sink_port"
   tls_secret_yaml ann tls tls.test
   tls_secret_yaml ann open open.test
 } > "$m/all.yaml"
@@ -179,6 +199,8 @@ for proto in http1 h2c; do
     "$(awk -v s="${t#* }" 'BEGIN {print (s >= 0.9 && s < 1.7) ? "yes" : "no: " s}')"
   check "$proto proxy-read-timeout 4: a 2.5 s backend is waited for (global 2 s would not)" 200 \
     "$(code -H 'Host: patient.test' "$base/delay/2500")"
+  check "$proto proxy-read-timeout 4 holds after a request body (global 2 s for the body)" 200 \
+    "$(code -H 'Host: patient.test' -H 'Expect: 100-continue' --data-binary 'some body' "$base/delay/2500")"
   t=$(curl -s "${p[@]}" -o /dev/null -w '%{http_code} %{time_total}' -H 'Host: plain.test' "$base/delay/2500")
   check "$proto no annotation: the global 2 s" 504 "${t% *}"
   check "$proto no annotation: answered at ~2 s" yes \
@@ -189,6 +211,20 @@ for proto in http1 h2c; do
   check "$proto proxy-connect-timeout 1: two attempts of ~1 s" yes \
     "$(awk -v s="${t#* }" 'BEGIN {print (s >= 1.9 && s < 3) ? "yes" : "no: " s}')"
 done
+
+# --- proxy-send-timeout 1: an upstream that takes no more of a 64 MiB upload; 504 at ~1 s
+# (global 2 s). curl 7.88 does not show a response that ends an HTTP/2 upload early
+# (RST_STREAM NO_ERROR after it, RFC 9113 section 8.1): nghttp does.
+head -c 67108864 /dev/zero > "$work/big"
+t=$(curl -s --http1.1 -o /dev/null -w '%{http_code} %{time_total}' -H 'Host: send.test' \
+  --data-binary @"$work/big" "$base/up")
+check "http1 proxy-send-timeout 1: 504" 504 "${t% *}"
+check "http1 proxy-send-timeout 1: answered at ~1 s" yes \
+  "$(awk -v s="${t#* }" 'BEGIN {print (s >= 0.9 && s < 1.7) ? "yes" : "no: " s}')"
+out=$(timeout 20 nghttp -v -H ':authority: send.test' -d "$work/big" "$base/up" 2>&1)
+check "h2c proxy-send-timeout 1: 504" 1 "$(grep -c ':status: 504' <<<"$out")"
+check "h2c proxy-send-timeout 1: answered at ~1 s" yes \
+  "$(grep ':status: 504' <<<"$out" | tr -d '[]' | awk '{print ($1 >= 0.9 && $1 < 1.7) ? "yes" : "no: " $1}')"
 
 # --- over TLS: force-ssl-redirect and ssl-redirect let HTTPS through (h2 and HTTP/1.1)
 resolve=(--resolve "force.test:$HTTPS_PORT:127.0.0.1" --resolve "tls.test:$HTTPS_PORT:127.0.0.1"

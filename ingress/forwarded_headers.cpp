@@ -117,10 +117,11 @@ bool HopByHop::operator()(const MessageHead::Field& field) const {
 
 std::string_view append_upstream_request(std::string& out, const MessageHead& request,
                                          const ForwardContext& context, Framing framing,
-                                         std::uint64_t length, RequestId& generated) {
+                                         std::uint64_t length, RequestId& generated,
+                                         std::string_view target) {
   out += request.method_string();
   out += ' ';
-  out += request.target();
+  out += target.empty() ? request.target() : target;
   out += " HTTP/1.1\r\n"sv;
 
   const HopByHop hop_by_hop(request, context.upgrade);
@@ -185,14 +186,16 @@ std::string_view append_upstream_request(std::string& out, const MessageHead& re
 }
 
 void append_client_response(std::string& out, const MessageHead& response, unsigned version,
-                            Framing framing, bool keep_alive, bool upgrade) {
+                            Framing framing, bool keep_alive, bool upgrade, SetFields set) {
   append_status_line(out, version, response.status(), response.reason());
   const HopByHop hop_by_hop(response, upgrade);
   FieldCopier copy(out, response);
   for (std::size_t i = 0; i < response.size(); ++i) {
-    if (!hop_by_hop(response[i])) copy.keep(i);
+    if (!hop_by_hop(response[i]) && (set.empty() || !is_set_field(set, response[i].name)))
+      copy.keep(i);
   }
   copy.flush();
+  for (const auto& [name, value] : set) append_field(out, name, value);
   if (upgrade) {
     out += "Connection: upgrade\r\n"sv;
   } else {
@@ -201,6 +204,13 @@ void append_client_response(std::string& out, const MessageHead& response, unsig
     if (version < 11 && keep_alive) out += "Connection: keep-alive\r\n"sv;
   }
   out += "\r\n"sv;
+}
+
+bool is_set_field(SetFields set, std::string_view name) {
+  for (const auto& field : set) {
+    if (beast::iequals(field.first, name)) return true;
+  }
+  return false;
 }
 
 std::string https_redirect_location(std::string_view host, std::string_view target,

@@ -5,8 +5,10 @@
 // forwarded header is written as HTTP/1.1 text, straight from the received one.
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "ingress/http1_message.hpp"
 #include "ingress/serve_config.hpp"
@@ -21,6 +23,10 @@ struct ForwardContext {
   std::uint16_t port = 0;           // the port the client connected to
   bool upgrade = false;             // keep Upgrade / Connection: upgrade (WebSocket)
 };
+
+// Fields the proxy sets on a response (a route's CORS headers): they replace the upstream's
+// fields of the same names.
+using SetFields = std::span<const std::pair<std::string, std::string>>;
 
 // 32 lower-case hex characters from a per-thread generator seeded once from the OS.
 struct RequestId {
@@ -43,7 +49,8 @@ class HopByHop {
   bool connection_;  // a Connection field names other fields
 };
 
-// Appends the request to send upstream: "METHOD target HTTP/1.1" from `request`'s request line,
+// Appends the request to send upstream: "METHOD target HTTP/1.1" from `request`'s request line
+// (with `target` instead when not empty: a rewrite-target),
 // its fields without the hop-by-hop ones and without Expect (the proxy answers 100-continue
 // itself), X-Forwarded-For with the client appended (to the values received, joined),
 // X-Forwarded-Proto/Host/Port, X-Request-ID when the client sent none or an empty one
@@ -53,15 +60,20 @@ class HopByHop {
 // which refers to `request` or `generated`.
 std::string_view append_upstream_request(std::string& out, const MessageHead& request,
                                          const ForwardContext& context, Framing framing,
-                                         std::uint64_t length, RequestId& generated);
+                                         std::uint64_t length, RequestId& generated,
+                                         std::string_view target = {});
 
 // Appends the response to send to an HTTP/1.x client of `version` (10 or 11): the status line,
 // the upstream's fields without the hop-by-hop ones, then for an upgrade (101) "Connection:
 // upgrade" (Upgrade is kept), else the body's framing (Transfer-Encoding: chunked for kChunked;
 // a Content-Length is kept as received) and the connection's persistence as the version needs
-// it ("Connection: close" in HTTP/1.1, "Connection: keep-alive" in HTTP/1.0).
+// it ("Connection: close" in HTTP/1.1, "Connection: keep-alive" in HTTP/1.0); `set` replaces
+// the upstream's fields of its names.
 void append_client_response(std::string& out, const MessageHead& response, unsigned version,
-                            Framing framing, bool keep_alive, bool upgrade);
+                            Framing framing, bool keep_alive, bool upgrade, SetFields set = {});
+
+// Whether `name` is the name of one of `set` (case-insensitive).
+bool is_set_field(SetFields set, std::string_view name);
 
 // Whether a plain-HTTP request for `route` is answered with a 308 to HTTPS: its host is listed
 // in spec.tls, the Ingress did not turn ssl-redirect off, and there is an HTTPS listener.

@@ -1,6 +1,9 @@
 #include "ingress/request_policy.hpp"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
+
+#include "ingress/forwarded_headers.hpp"
 
 namespace portico::ingress {
 
@@ -8,15 +11,6 @@ namespace {
 
 constexpr double kBurstMultiplier = 5;  // ingress-nginx's limit-burst-multiplier default
 constexpr auto kIdleBucket = std::chrono::minutes(1);
-
-std::string host_without_port(std::string_view host) {
-  if (host.starts_with('[')) {  // [v6]:port
-    auto close = host.find(']');
-    return std::string(host.substr(0, close == std::string_view::npos ? host.size() : close + 1));
-  }
-  auto colon = host.rfind(':');
-  return std::string(colon == std::string_view::npos ? host : host.substr(0, colon));
-}
 
 // The Access-Control-Allow-Origin value for this request, or empty when the origin is not
 // allowed (then no CORS header is sent and the browser refuses).
@@ -87,9 +81,11 @@ PolicyDecision apply_policy(const routing::Policy& policy, const PolicyRequest& 
       !limiter->allow(request.ingress, request.client_address, *policy.limit_rps))
     return answer(503);
   if (policy.force_ssl_redirect && !request.tls) {
-    std::string location = "https://" + host_without_port(request.host) + std::string(request.path);
-    if (!request.query.empty()) location += "?" + std::string(request.query);
-    return answer(308, {{"Location", std::move(location)}});
+    // As the ssl-redirect of a TLS host: the HTTPS listener's port, unless it is 443.
+    std::string target(request.path);
+    if (!request.query.empty()) target.append(1, '?').append(request.query);
+    return answer(
+        308, {{"Location", https_redirect_location(request.host, target, request.https_port)}});
   }
   if (!policy.permanent_redirect.empty())
     return answer(policy.permanent_redirect_code, {{"Location", policy.permanent_redirect}});
@@ -100,16 +96,60 @@ PolicyDecision apply_policy(const routing::Policy& policy, const PolicyRequest& 
   PolicyDecision decision;
   if (policy.cors.enabled) {
     if (request.method == "OPTIONS") {
-      decision = answer(204, {{"Content-Type", "text/plain; charset=utf-8"}});
+      decision = answer(204);
       add_cors(policy.cors, request.origin, true, decision.headers);
       return decision;
     }
     add_cors(policy.cors, request.origin, false, decision.headers);
   }
-  if (policy.body_size && *policy.body_size > 0 && request.content_length &&
-      *request.content_length > *policy.body_size)
-    return answer(413);
   return decision;
+}
+
+std::string_view field_value(const MessageHead& head, std::string_view name) {
+  for (std::size_t i = 0; i < head.size(); ++i) {
+    const auto field = head[i];
+    if (boost::beast::iequals(field.name, name)) return field.value;
+  }
+  return {};
+}
+
+std::string_view query_of(std::string_view target) {
+  const auto mark = target.find('?');
+  if (mark == std::string_view::npos) return {};
+  target.remove_prefix(mark + 1);
+  return target.substr(0, target.find('#'));
+}
+
+RateLimiter& process_rate_limiter() {
+  // ingress-nginx limits per replica (one process here), not per worker.
+  static RateLimiter limiter;
+  return limiter;
+}
+
+void apply_route_policy(const routing::RouteTable& table, std::uint32_t index,
+                        const PolicyRequest& request, RouteDecision& out) {
+  const routing::Route& route = table.routes()[index];
+  const routing::Policy& policy = table.policy_of(route);
+  std::string ingress;  // the limiter's key: only built for a route that has a limit
+  PolicyRequest keyed = request;
+  if (policy.limit_rps) {
+    const routing::IngressRef& ref = table.ingress_of(route);
+    ingress.reserve(ref.namespace_.size() + 1 + ref.name.size());
+    ingress.append(ref.namespace_).append(1, '/').append(ref.name);
+    keyed.ingress = ingress;
+  }
+  PolicyDecision decision = apply_policy(policy, keyed, &process_rate_limiter());
+  out.status = decision.status;
+  out.headers = std::move(decision.headers);
+  if (out.status != 0) return;
+  if (!policy.rewrite_target.empty()) {
+    out.target = table.upstream_path(index, request.path);
+    if (!request.query.empty()) out.target.append(1, '?').append(request.query);
+  }
+  using std::chrono::seconds;
+  if (policy.connect_timeout_s) out.connect_timeout = seconds(*policy.connect_timeout_s);
+  if (policy.read_timeout_s) out.read_timeout = seconds(*policy.read_timeout_s);
+  if (policy.send_timeout_s) out.send_timeout = seconds(*policy.send_timeout_s);
 }
 
 }  // namespace portico::ingress

@@ -9,10 +9,10 @@
 //   4. permanent-redirect / temporal-redirect           -> their code, Location as given
 //   5. app-root (a request for /)                       -> 302 to the app root
 //   6. CORS preflight (OPTIONS with enable-cors)        -> 204 with the CORS headers
-//   7. proxy-body-size (a declared Content-Length)      -> 413
-// then the request goes upstream with the rewritten path (rewrite-target) and, with enable-cors,
-// the CORS headers added to the response. Decisions only: no I/O, so each filter is tested on
-// its own.
+// then the request goes upstream with the rewritten path (rewrite-target), the route's timeouts
+// (proxy-connect/read/send-timeout) and, with enable-cors, the CORS headers added to the
+// response. proxy-body-size is not a filter here: the front ends enforce it while the body
+// streams. Decisions only: no I/O, so each filter is tested on its own.
 
 #include <chrono>
 #include <cstdint>
@@ -24,7 +24,10 @@
 #include <utility>
 #include <vector>
 
+#include "ingress/http1_message.hpp"
+#include "ingress/serve_config.hpp"
 #include "routing/annotations.hpp"
+#include "routing/route_table.hpp"
 
 namespace portico::ingress {
 
@@ -47,6 +50,9 @@ class RateLimiter {
   Clock::time_point last_sweep_{};
 };
 
+// The limiter of this process, which every worker's requests share.
+RateLimiter& process_rate_limiter();
+
 struct PolicyRequest {
   std::string_view method;
   std::string_view host;            // Host or :authority as received
@@ -54,9 +60,9 @@ struct PolicyRequest {
   std::string_view query;           // without '?', empty when none
   std::string_view client_address;  // the peer's IP
   bool tls = false;
-  std::string_view origin;  // Origin header, if any
-  std::optional<std::uint64_t> content_length;
-  std::string_view ingress;  // "namespace/name", the rate limiter's key
+  std::string_view origin;       // Origin header, if any
+  std::string_view ingress;      // "namespace/name", the rate limiter's key
+  std::uint16_t https_port = 0;  // the HTTPS listener's, for force-ssl-redirect's Location
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -66,8 +72,39 @@ struct PolicyDecision {
   HeaderList headers;   // of that answer; or, when status is 0, headers to add to the response
 };
 
-// Runs filters 1–7. `limiter` may be null (no rate limiting).
+// Runs filters 1–6. `limiter` may be null (no rate limiting).
 PolicyDecision apply_policy(const routing::Policy& policy, const PolicyRequest& request,
                             RateLimiter* limiter);
+
+// What a route's policy does to one request in a front end: an answer of the proxy's own, or
+// how to forward it. Default-constructed from the configuration, it forwards unchanged with the
+// global timeouts; the front ends call apply_route_policy() only for a route whose policy is not
+// empty (Route::policy != 0), so a route without annotations costs one branch.
+struct RouteDecision {
+  explicit RouteDecision(const ServeConfig& config)
+      : connect_timeout(config.connect_timeout),
+        read_timeout(config.upstream_timeout),
+        send_timeout(config.upstream_timeout) {}
+  unsigned status = 0;  // non-zero: answer now with this status, `headers`, no body of interest
+  HeaderList headers;   // of that answer; else added to the upstream's response (replacing its own)
+  std::string target;   // the request target to send upstream (rewrite-target, with the query);
+                        // empty: as received
+  std::chrono::milliseconds connect_timeout;  // proxy-connect-timeout, else --connect-timeout
+  std::chrono::milliseconds read_timeout;     // proxy-read-timeout, else --upstream-timeout
+  std::chrono::milliseconds send_timeout;     // proxy-send-timeout, else --upstream-timeout
+};
+
+// The value of the first field named `name` (any case) of `head`, empty when none. For fields the
+// HTTP/1 parser gives no id (Origin), looked up only for a route with a policy.
+std::string_view field_value(const MessageHead& head, std::string_view name);
+
+// The query of a request target (after '?', before any '#'), empty when none.
+std::string_view query_of(std::string_view target);
+
+// Runs the policy of route `route` (an index into table.routes()) on `request` (whose `ingress`
+// is ignored: the route's Ingress keys the rate limit), with the process's rate limiter, into
+// `out`.
+void apply_route_policy(const routing::RouteTable& table, std::uint32_t route,
+                        const PolicyRequest& request, RouteDecision& out);
 
 }  // namespace portico::ingress

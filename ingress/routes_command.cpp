@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "routing/compiler.hpp"
+#include "routing/migration_report.hpp"
 #include "routing/route_report.hpp"
 #include "routing/workload_chain.hpp"
 #include "watch/manifest_loader.hpp"
@@ -20,12 +21,16 @@ namespace {
 constexpr const char* kUsage =
     "usage: portico routes -f PATH [-f PATH ...] [--resolve URL ...] [-o table|json]\n"
     "                      [--ingress-class NAME] [--base PATH ...] [--exit-code]\n"
+    "       portico routes -f PATH [-f PATH ...] --migration-report [-o table|json]\n"
     "\n"
     "Compiles Kubernetes manifests (files, directories, or - for stdin) into Portico's routing\n"
     "table and prints it with every problem found, following each Service to the workloads it\n"
     "selects. With --base, prints what changes for traffic from the base manifests to these.\n"
     "Exit 0: no errors; 1: errors (everything valid is still printed); 2: usage error or\n"
-    "unreadable input; 3: with --exit-code, no errors but routing changed.\n";
+    "unreadable input; 3: with --exit-code, no errors but routing changed.\n"
+    "With --migration-report, prints instead every nginx.ingress.kubernetes.io/ and portico.dev/\n"
+    "annotation the Ingresses carry (whatever their class): honoured, ignored or refused, and "
+    "why.\n";
 
 }  // namespace
 
@@ -40,6 +45,8 @@ int run_routes_command(const std::vector<std::string>& args) {
       "base", po::value<std::vector<std::string>>()->composing(),
       "the manifests before the change: print the routing diff against them")(
       "exit-code", "exit 3 when --base finds routing changes (1 still wins on errors)")(
+      "migration-report",
+      "print which annotations of the Ingresses are honoured, ignored or refused, and why")(
       "ingress-class", po::value<std::string>()->default_value("portico"),
       "the IngressClass this controller serves")("threads", po::value<unsigned>()->default_value(0),
                                                  "decoder threads (0: one per core)");
@@ -73,6 +80,24 @@ int run_routes_command(const std::vector<std::string>& args) {
         std::cerr << "portico routes: " << format(d) << "\n";
     }
     return 2;
+  }
+
+  if (vm.count("migration-report")) {
+    if (vm.count("base") || vm.count("resolve") || vm.count("exit-code")) {
+      std::cerr << "portico routes: --migration-report takes no --base, --resolve or --exit-code; "
+                   "accepted with it: -f, -o, --threads\n";
+      return 2;
+    }
+    // Exit 0 whatever the report says: it describes the input, it does not judge it.
+    std::string out;
+    if (output == "json") {
+      routing::render_migration_report_json(loaded.objects, out);
+    } else {
+      routing::render_migration_report(loaded.objects, out);
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    return 0;
   }
 
   routing::CompileOptions compile_options;

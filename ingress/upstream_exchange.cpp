@@ -25,8 +25,8 @@ unsigned status_for(UpstreamFailure failure) {
 
 namespace {
 
-Awaitable<UpstreamFailure> connect_once(Worker& worker, const UpstreamTarget& target,
-                                        Socket& socket) {
+Awaitable<UpstreamFailure> connect_once(const UpstreamTarget& target, Socket& socket,
+                                        std::chrono::milliseconds timeout) {
   // The connect timeout closes the socket, which fails the connect. The timer's handler may run
   // after this coroutine is gone: what it touches is shared.
   struct Guard {
@@ -35,7 +35,7 @@ Awaitable<UpstreamFailure> connect_once(Worker& worker, const UpstreamTarget& ta
     bool expired = false;
   };
   auto guard = std::make_shared<Guard>(Guard{&socket});
-  Timer timer(socket.get_executor(), worker.config().connect_timeout);
+  Timer timer(socket.get_executor(), timeout);
   timer.async_wait([guard](const boost::system::error_code& ec) {
     if (ec || guard->done) return;
     guard->expired = true;
@@ -95,10 +95,12 @@ std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::R
 
 Awaitable<std::optional<UpstreamConnection>> connect_upstream(
     Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
-    std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure) {
+    std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure,
+    std::chrono::milliseconds connect_timeout) {
+  if (connect_timeout.count() == 0) connect_timeout = worker.config().connect_timeout;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto socket = std::make_unique<Socket>(worker.executor());
-    failure = co_await connect_once(worker, *target, *socket);
+    failure = co_await connect_once(*target, *socket, connect_timeout);
     if (failure == UpstreamFailure::kNone)
       co_return UpstreamConnection(target, std::move(socket), false);
     WorkerMetrics::add(worker.metrics().upstream_connect_errors);

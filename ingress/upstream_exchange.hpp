@@ -4,6 +4,7 @@
 // else a new one (connect timeout from the configuration); a failed connect is retried once on
 // another endpoint. Shared by the HTTP/1.1 and HTTP/2 front ends.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 
@@ -36,9 +37,11 @@ std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::R
                                                 const UpstreamTarget* avoid = nullptr);
 
 // A new connection to `target`; a failed connect is retried once, on another endpoint of the
-// cluster when there is one. Nullopt with `failure` set when both failed.
+// cluster when there is one. Nullopt with `failure` set when both failed. Each connect may take
+// `connect_timeout` (the route's proxy-connect-timeout), or the configuration's when zero.
 Awaitable<std::optional<UpstreamConnection>> connect_upstream(
     Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
-    std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure);
+    std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure,
+    std::chrono::milliseconds connect_timeout = {});
 
 }  // namespace portico::ingress

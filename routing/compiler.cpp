@@ -362,6 +362,7 @@ class Compiler {
   std::uint32_t cluster_for(Expansion& expansion, std::uint32_t reference, const Ingress& ingress,
                             const FieldSite& site);
   std::uint32_t tls_for_host(std::uint32_t host) const;
+  void bind_aliases();
 
   const ObjectSet& objects_;
   const CompileOptions& options_;
@@ -390,6 +391,14 @@ class Compiler {
   std::vector<TlsBinding> tls_;
   FlatIndex<NameKey, NameKeyHash> secrets_;  // built on first use
   std::unordered_map<std::string, std::uint32_t> cluster_by_key_;
+  // server-alias, bound once every rule host is known (a host of its own rules wins over an
+  // alias, whichever Ingress is older).
+  struct AliasRequest {
+    std::uint32_t order;
+    std::vector<std::string> names;
+    std::uint32_t host;  // the Ingress's first rule host, or kNone
+  };
+  std::vector<AliasRequest> alias_requests_;
 };
 
 CompileResult Compiler::run() {
@@ -459,6 +468,7 @@ CompileResult Compiler::run() {
   builder_.reserve(path_count + 16, reference_count, order_.size() + 16);
   owned_.reserve(path_count);
   for (std::size_t c = 0; c < chunks; ++c) merge(expansions[c], c * kChunk);
+  if (!alias_requests_.empty()) bind_aliases();
 
   // Reading order: by file, then line; objects from the API (no file) keep compile order.
   std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
@@ -535,6 +545,9 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
   for (std::size_t k = 0; k < expansion.host_end.size(); ++k) {
     const auto order = static_cast<std::uint32_t>(first_order + k);
     const Ingress& ingress = *order_[order];
+    std::vector<std::string> aliases;
+    if (expansion.policy_of[k] != Route::kNone)
+      aliases = expansion.policies[expansion.policy_of[k]].server_aliases;
     const std::uint32_t policy =
         expansion.policy_of[k] == Route::kNone
             ? 0
@@ -546,6 +559,16 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
       if (std::find(hosts.begin(), hosts.end(), id) == hosts.end()) hosts.push_back(id);
     }
     host_begin = expansion.host_end[k];
+    if (!aliases.empty()) {
+      std::uint32_t first_named = Route::kNone;
+      for (std::uint32_t id : hosts) {
+        if (!builder_.host_name(id).empty()) {
+          first_named = id;
+          break;
+        }
+      }
+      alias_requests_.push_back({order, std::move(aliases), first_named});
+    }
 
     for (; next_path < expansion.paths.size() && expansion.paths[next_path].order == order;
          ++next_path) {
@@ -684,6 +707,49 @@ void Compiler::bind_tls(const Ingress& ingress) {
       }
       tls_.push_back(
           {host, secret, ingress.meta.namespace_ + "/" + ingress.meta.name, secret_found});
+    }
+  }
+}
+
+void Compiler::bind_aliases() {
+  // As ingress-nginx: an alias is another name of the server of the Ingress's first rule host
+  // (all its paths, from every Ingress); a name that is a rule host itself is not an alias; of
+  // two Ingresses claiming one alias, the first in precedence order keeps it.
+  std::unordered_map<std::string_view, std::uint32_t> owner;
+  for (const AliasRequest& request : alias_requests_) {
+    const Ingress& ingress = *order_[request.order];
+    std::string field = "metadata.annotations[";
+    field += ingress.meta.annotations.count("portico.dev/server-alias") != 0
+                 ? "portico.dev/server-alias]"
+                 : "nginx.ingress.kubernetes.io/server-alias]";
+    if (request.host == Route::kNone) {
+      const bool has_host = std::any_of(ingress.rules.begin(), ingress.rules.end(),
+                                        [](const IngressRule& r) { return !r.host.empty(); });
+      // Without any valid host rule the Ingress already has an error of its own.
+      if (!has_host)
+        report(diagnostics_, Severity::kWarning, ingress, field, 0,
+               "has no rule with a host to be an alias of; accepted on an Ingress whose rules "
+               "name a host. Ignored");
+      continue;
+    }
+    for (const std::string& name : request.names) {
+      if (builder_.find_host(name) != Route::kNone) {
+        report(diagnostics_, Severity::kWarning, ingress, field, 0,
+               "\"" + name +
+                   "\" is the host of rules of its own; the alias is ignored (a host's own rules "
+                   "win over an alias)");
+        continue;
+      }
+      auto [it, inserted] = owner.try_emplace(name, request.order);
+      if (!inserted) {
+        if (it->second != request.order)
+          report(diagnostics_, Severity::kWarning, ingress, field, 0,
+                 "\"" + name + "\" is already an alias given by " +
+                     object_name("Ingress", order_[it->second]->meta) +
+                     " (older creationTimestamp, then namespace/name); ignored here");
+        continue;
+      }
+      builder_.add_host_alias(name, request.host);
     }
   }
 }

@@ -178,7 +178,8 @@ std::string RouteTable::upstream_path(std::uint32_t index, std::string_view path
 bool RouteTable::same_as(const RouteTable& other) const {
   return default_route_ == other.default_route_ && routes_ == other.routes_ &&
          clusters_ == other.clusters_ && tls_ == other.tls_ && hosts_ == other.hosts_ &&
-         ingresses_ == other.ingresses_ && policies_ == other.policies_;
+         ingresses_ == other.ingresses_ && policies_ == other.policies_ &&
+         host_aliases_ == other.host_aliases_;
 }
 
 // ---- RouteTableBuilder
@@ -213,6 +214,15 @@ std::uint32_t RouteTableBuilder::host(std::string_view name) {
     table_.hosts_.emplace_back(name);
   }
   return index;
+}
+
+std::uint32_t RouteTableBuilder::find_host(std::string_view name) const {
+  const std::uint32_t index = host_by_name_.find(name);
+  return index == host_by_name_.kEmpty ? RouteMatch::kNone : index;
+}
+
+void RouteTableBuilder::add_host_alias(std::string alias, std::uint32_t host) {
+  table_.host_aliases_.emplace_back(std::move(alias), host);
 }
 
 std::uint32_t RouteTableBuilder::add_route(Route route, std::shared_ptr<const re2::RE2> regex) {
@@ -327,6 +337,14 @@ std::shared_ptr<const RouteTable> RouteTableBuilder::build() {
   }
   if (table->default_route_ != RouteMatch::kNone)
     table->display_order_.push_back(table->default_route_);
+  // The alias names live in the table, which is not changed after this: the views stay valid.
+  for (const auto& [alias, h] : table->host_aliases_) {
+    if (alias.starts_with("*.")) {
+      wildcard.emplace_back(std::string_view(alias).substr(2), h);
+    } else {
+      exact.emplace_back(alias, h);
+    }
+  }
   table->exact_hosts_ = std::make_unique<RouteTable::HostIndex>(exact);
   table->wildcard_hosts_ = std::make_unique<RouteTable::HostIndex>(wildcard);
   return table;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "routing/annotations.hpp"
@@ -122,6 +123,11 @@ class RouteTable {
   const std::vector<IngressRef>& ingresses() const { return ingresses_; }
   // Host names by index: lower-case, "*.example.com" for a wildcard, "" for "every host".
   const std::vector<std::string>& hosts() const { return hosts_; }
+  // server-alias: more names (lower-case, "*.x" for a wildcard) that reach the rules of a host
+  // (an index into hosts()), as nginx's server_name aliases do.
+  const std::vector<std::pair<std::string, std::uint32_t>>& host_aliases() const {
+    return host_aliases_;
+  }
 
   // Conveniences over the indices above.
   const std::string& host_of(const Route& route) const;  // "" for host-less and the default
@@ -159,6 +165,7 @@ class RouteTable {
   std::vector<Policy> policies_{1};
   std::vector<IngressRef> ingresses_;
   std::vector<std::string> hosts_;
+  std::vector<std::pair<std::string, std::uint32_t>> host_aliases_;
   std::vector<std::uint32_t> display_order_;
   std::uint32_t default_route_ = RouteMatch::kNone;
   std::vector<VirtualHost> vhosts_;         // by host index

@@ -29,6 +29,10 @@ class RouteTableBuilder {
   // until build() (the compiler passes views into the objects it compiles).
   std::uint32_t host(std::string_view name);
   const std::string& host_name(std::uint32_t host) const { return table_.hosts()[host]; }
+  // The index of host `name`, or RouteMatch::kNone when no rule has created it.
+  std::uint32_t find_host(std::string_view name) const;
+  // `alias` reaches the rules of `host` (server-alias); `alias` must not be a host of its own.
+  void add_host_alias(std::string alias, std::uint32_t host);
   // Adds a path route to its host. `regex` is set for use-regex paths.
   std::uint32_t add_route(Route route, std::shared_ptr<const re2::RE2> regex = nullptr);
   // Adds a default-backend route: the fallback of route.host when `host_fallback`, else the

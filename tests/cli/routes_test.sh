@@ -248,4 +248,56 @@ check "unknown output format exits 2" 2 $?
 "$portico" frobnicate >/dev/null 2>&1
 check "unknown command exits 2" 2 $?
 
+# --- --migration-report: every annotation of the (ingress-nginx) Ingresses, whatever their class
+mkdir -p "$tmp/migrate"
+cat > "$tmp/migrate/nginx.yaml" <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: legacy
+  namespace: shop
+  annotations:
+    nginx.ingress.kubernetes.io/rewrite-target: /$2
+    nginx.ingress.kubernetes.io/use-regex: "true"
+    nginx.ingress.kubernetes.io/configuration-snippet: "more_set_headers X: y;"
+    nginx.ingress.kubernetes.io/limit-rps: "10"
+    nginx.ingress.kubernetes.io/proxy-buffering: "on"
+    nginx.ingress.kubernetes.io/proxy-read-timeout: "ten"
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: shop.test
+    http:
+      paths: [{path: "/api(/|$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: other
+  namespace: shop
+  annotations: {nginx.ingress.kubernetes.io/limit-rps: "5"}
+spec:
+  ingressClassName: nginx
+  defaultBackend: {service: {name: api, port: {number: 80}}}
+YAML
+out=$("$portico" routes -f "$tmp/migrate" --migration-report -o json)
+check "--migration-report exits 0" 0 $?
+check "--migration-report counts the Ingresses of another class" "2 1" \
+  "$(jq -r '"\(.ingresses) \(.ingressesWithUnhonouredAnnotations)"' <<<"$out")"
+check "--migration-report: each annotation's fate" \
+  "configuration-snippet:refused limit-rps:honoured proxy-buffering:ignored proxy-read-timeout:ignored rewrite-target:honoured use-regex:honoured" \
+  "$(jq -r '[.annotations[] | "\(.name | sub(".*/"; "")):\(.support)"] | join(" ")' <<<"$out")"
+check "--migration-report: the Ingresses carrying an annotation" "shop/legacy,shop/other" \
+  "$(jq -r '.annotations[] | select(.name | endswith("limit-rps")) | .ingresses | join(",")' <<<"$out")"
+check "--migration-report: a value that does not parse is counted" 1 \
+  "$(jq -r '.annotations[] | select(.name | endswith("proxy-read-timeout")) | .invalid' <<<"$out")"
+out=$("$portico" routes -f "$tmp/migrate" --migration-report)
+check "--migration-report table: sections" "honoured: ignored: refused:" \
+  "$(grep -E '^(honoured|ignored|refused):$' <<<"$out" | paste -sd' ')"
+check_contains "--migration-report table: snippets are never interpreted" \
+  "configuration-snippet (1): a snippet of nginx configuration; never interpreted" "$out"
+"$portico" routes -f "$tmp/migrate" --migration-report --base "$tmp/migrate" >/dev/null 2>"$tmp/err"
+check "--migration-report with --base: usage error" 2 $?
+check_contains "--migration-report with --base: says what is accepted" "accepted with it" "$(cat "$tmp/err")"
+
 finish

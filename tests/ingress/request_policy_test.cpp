@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include "routing/compiler.hpp"
+#include "watch/manifest_decoder.hpp"
+
 namespace portico::ingress {
 namespace {
 
@@ -73,7 +76,9 @@ TEST(RequestPolicy, ForceSslRedirectSendsPlainHttpToHttps) {
   r.query = "id=7";
   PolicyDecision d = apply_policy(p, r, nullptr);
   EXPECT_EQ(d.status, 308u);
-  EXPECT_EQ(header(d, "Location"), "https://shop.example/cart?id=7");
+  EXPECT_EQ(header(d, "Location"), "https://shop.example/cart?id=7");  // no port: 443
+  r.https_port = 8443;
+  EXPECT_EQ(header(apply_policy(p, r, nullptr), "Location"), "https://shop.example:8443/cart?id=7");
   r.tls = true;
   EXPECT_EQ(apply_policy(p, r, nullptr).status, 0u);
 }
@@ -125,26 +130,97 @@ TEST(RequestPolicy, CorsPreflightAndResponseHeaders) {
             "*");
 }
 
-TEST(RequestPolicy, BodySizeAnswers413ForADeclaredLength) {
-  Policy p = with({{"proxy-body-size", "1k"}});
-  PolicyRequest r = get();
-  r.content_length = 1024;
-  EXPECT_EQ(apply_policy(p, r, nullptr).status, 0u);
-  r.content_length = 1025;
-  EXPECT_EQ(apply_policy(p, r, nullptr).status, 413u);
-  EXPECT_EQ(apply_policy(with({{"proxy-body-size", "0"}}), r, nullptr).status, 0u);  // no limit
-}
-
 TEST(RequestPolicy, FiltersRunInTheirOrder) {
-  // Not allowed beats everything after it; a redirect beats CORS and the body limit.
+  // Not allowed beats everything after it; a redirect beats CORS.
   Policy p = with({{"allowlist-source-range", "192.168.0.0/16"},
                    {"permanent-redirect", "https://new.example/"},
-                   {"proxy-body-size", "1"}});
+                   {"enable-cors", "true"}});
   PolicyRequest r = get();
-  r.content_length = 100;
+  r.method = "OPTIONS";
   EXPECT_EQ(apply_policy(p, r, nullptr).status, 403u);
   r.client_address = "192.168.0.1";
   EXPECT_EQ(apply_policy(p, r, nullptr).status, 301u);
+}
+
+// What the front ends get from one call: the rewritten target with the query, the route's
+// timeouts over the global ones, or an answer; and nothing changed for a route without policy.
+TEST(RequestPolicy, ARouteDecisionCarriesRewriteTimeoutsAndAnswers) {
+  auto decoded = watch::decode_manifests(R"yaml(
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: api
+  namespace: web
+  annotations:
+    nginx.ingress.kubernetes.io/use-regex: "true"
+    nginx.ingress.kubernetes.io/rewrite-target: /v2/$2
+    nginx.ingress.kubernetes.io/proxy-connect-timeout: "3"
+    nginx.ingress.kubernetes.io/proxy-read-timeout: "120"
+    nginx.ingress.kubernetes.io/limit-rps: "1"
+spec:
+  rules:
+  - host: api.example
+    http:
+      paths:
+      - {path: "/api(/|$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: api, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: plain, namespace: web}
+spec:
+  rules:
+  - host: plain.example
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]
+)yaml",
+                                         "test.yaml");
+  ASSERT_TRUE(decoded.diagnostics.empty());
+  routing::CompileResult compiled = routing::compile(decoded.objects, {});
+  const routing::RouteTable& table = *compiled.table;
+  ServeConfig config;
+  config.connect_timeout = std::chrono::milliseconds(5000);
+  config.upstream_timeout = std::chrono::milliseconds(60000);
+
+  routing::RouteMatch plain = table.lookup("plain.example", "/x");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(table.routes()[plain.route].policy, 0u);  // the front ends skip the call: one branch
+  RouteDecision untouched(config);
+  EXPECT_EQ(untouched.read_timeout, std::chrono::milliseconds(60000));
+  EXPECT_TRUE(untouched.target.empty());
+
+  routing::RouteMatch api = table.lookup("api.example", "/api/users/7");
+  ASSERT_TRUE(api);
+  PolicyRequest request = get("/api/users/7");
+  request.host = "api.example";
+  request.query = "page=2";
+  request.client_address = "10.77.0.1";  // a client of its own: the process's limiter is shared
+  RouteDecision decision(config);
+  apply_route_policy(table, api.route, request, decision);
+  EXPECT_EQ(decision.status, 0u);
+  EXPECT_EQ(decision.target, "/v2/users/7?page=2");
+  EXPECT_EQ(decision.connect_timeout, std::chrono::milliseconds(3000));
+  EXPECT_EQ(decision.read_timeout, std::chrono::milliseconds(120000));
+  EXPECT_EQ(decision.send_timeout, std::chrono::milliseconds(60000));  // not set: the global one
+
+  // limit-rps 1: a burst of 5, then 503 (the same client, the same Ingress).
+  unsigned last = 0;
+  for (int i = 0; i < 5; ++i) {
+    RouteDecision d(config);
+    apply_route_policy(table, api.route, request, d);
+    last = d.status;
+  }
+  EXPECT_EQ(last, 503u);
+  // Keyed by the route's Ingress ("namespace/name") and the client: that bucket is empty, the
+  // same client's bucket for another Ingress is not.
+  EXPECT_FALSE(process_rate_limiter().allow("web/api", "10.77.0.1", 1));
+  EXPECT_TRUE(process_rate_limiter().allow("web/other", "10.77.0.1", 1));
+}
+
+TEST(RequestPolicy, QueryOfATarget) {
+  EXPECT_EQ(query_of("/a?b=1&c=2"), "b=1&c=2");
+  EXPECT_EQ(query_of("/a?b=1#frag"), "b=1");
+  EXPECT_EQ(query_of("/a"), "");
+  EXPECT_EQ(query_of("/a?"), "");
 }
 
 }  // namespace

@@ -457,5 +457,79 @@ spec:
   EXPECT_EQ(rewritten("plain.example", "/a/b"), "/a/b");
 }
 
+// ingress-nginx's server-alias: another name of the server of the Ingress's first rule host, so
+// every path of that host answers under the alias (from other Ingresses too); a host with rules
+// of its own is never an alias, and of two Ingresses claiming one alias the older keeps it.
+TEST(Annotations, ServerAliasIsAnotherNameOfTheFirstRuleHost) {
+  CompileResult r = compile_yaml(R"yaml(
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  namespace: web
+  creationTimestamp: "2024-01-01T00:00:00Z"
+  annotations:
+    nginx.ingress.kubernetes.io/server-alias: "www.shop.example, Shop.Example.Org, blog.example, *.shop.example"
+spec:
+  rules:
+  - host: shop.example
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: cart, namespace: web, creationTimestamp: "2024-01-02T00:00:00Z"}
+spec:
+  rules:
+  - host: shop.example
+    http:
+      paths: [{path: /cart, pathType: Prefix, backend: {service: {name: cart, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: blog
+  namespace: web
+  creationTimestamp: "2024-01-03T00:00:00Z"
+  annotations: {portico.dev/server-alias: "shop.example.org"}
+spec:
+  rules:
+  - host: blog.example
+    http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: blog, port: {number: 80}}}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: nohost
+  namespace: web
+  annotations: {nginx.ingress.kubernetes.io/server-alias: "x.example"}
+spec:
+  rules:
+  - http:
+      paths: [{path: /, pathType: Prefix, backend: {service: {name: any, port: {number: 80}}}}]
+)yaml");
+  const RouteTable& t = *r.table;
+  EXPECT_EQ(route_for(t, "www.shop.example", "/"), "shop:80");
+  EXPECT_EQ(route_for(t, "WWW.Shop.Example:8080", "/cart/1"), "cart:80");  // cart's path too
+  EXPECT_EQ(route_for(t, "shop.example.org", "/x"), "shop:80");            // shop is older
+  EXPECT_EQ(route_for(t, "a.shop.example", "/x"), "shop:80");              // wildcard alias
+  EXPECT_EQ(route_for(t, "blog.example", "/"), "blog:80");  // a rule host is no alias
+  EXPECT_EQ(route_for(t, "x.example", "/"), "any:80");      // no alias: the host-less rule
+  const std::string nginx = "metadata.annotations[nginx.ingress.kubernetes.io/server-alias]";
+  EXPECT_EQ(
+      count_diagnostics(r.diagnostics, Severity::kWarning, nginx, "\"blog.example\" is the host"),
+      1)
+      << dump(r.diagnostics);
+  EXPECT_EQ(count_diagnostics(r.diagnostics, Severity::kWarning,
+                              "metadata.annotations[portico.dev/server-alias]",
+                              "already an alias given by Ingress web/shop"),
+            1)
+      << dump(r.diagnostics);
+  EXPECT_EQ(count_diagnostics(r.diagnostics, Severity::kWarning, nginx, "no rule with a host"), 1)
+      << dump(r.diagnostics);
+  ASSERT_EQ(t.host_aliases().size(), 3u);
+}
+
 }  // namespace
 }  // namespace portico::routing

@@ -142,6 +142,7 @@ PY
 cat > "$tmp/h2raw.py" <<'PY'
 import socket, sys, time
 mode, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+marker = sys.argv[4] if len(sys.argv) > 4 else None  # created once the server's SETTINGS arrived
 names = {0: "DATA", 1: "HEADERS", 3: "RST_STREAM", 4: "SETTINGS", 6: "PING", 7: "GOAWAY",
          8: "WINDOW_UPDATE"}
 s = socket.create_connection(("127.0.0.1", port))
@@ -172,6 +173,9 @@ while time.time() < deadline:
             kind += "(%d)" % int.from_bytes(buf[13:17], "big")
         if kind not in seen:
             seen.append(kind)
+        if kind == "SETTINGS" and marker:
+            open(marker, "w").close()
+            marker = None
         buf = buf[9 + length:]
 print(" ".join(seen + [end]))
 PY
@@ -437,9 +441,10 @@ check "metrics: no HTTP/2 connection left open" "0" \
   "$(awk '/^portico_open_connections\{protocol="http2"\}/ { print $2 }' <<<"$metrics")"
 
 # ---- SIGTERM while an HTTP/2 connection is idle: it is closed, the process exits 0 at once
-python3 "$tmp/h2raw.py" idle "$http_port" 8 >"$tmp/idle.out" &
+python3 "$tmp/h2raw.py" idle "$http_port" 8 "$tmp/idle.connected" >"$tmp/idle.out" &
 idle_pid=$!
-sleep 0.5
+# Once the connection is established (a fixed head start was too short on a loaded machine).
+for _ in $(seq 100); do [ -e "$tmp/idle.connected" ] && break; sleep 0.1; done
 stop_portico
 check "SIGTERM while idle: exit status 0 within 2 s" "yes" \
   "$([ "$stop_status" == 0 ] && [ "$stop_took" -le 2000 ] && echo yes ||

@@ -20,11 +20,11 @@ class MessageHead;
 
 // What of a request the choice may look at. Views into the request; they must outlive the call.
 struct RequestFacts {
-  std::string_view target;          // path and query as received (no scheme or authority)
-  std::string_view path;            // without query
-  std::string_view host;            // Host or :authority as received
-  std::string_view client_address;  // IP text
-  std::string_view cookie;          // the Cookie field(s) (HTTP/2: crumbs joined with "; ")
+  std::string_view target;              // path and query as received (no scheme or authority)
+  std::string_view path;                // without query
+  std::string_view host;                // Host or :authority as received
+  std::string_view client_address;      // IP text
+  std::string_view cookie;              // the Cookie field(s) (HTTP/2: crumbs joined with "; ")
   const MessageHead* fields = nullptr;  // the other fields, to look up by name
 
   // The value of the first field `name` (any case; "host" and "cookie" included), or nullopt.
@@ -34,9 +34,9 @@ struct RequestFacts {
 // The outcome: the cluster to use and how to pick its endpoint.
 struct BackendChoice {
   std::uint32_t cluster = 0;
-  Affinity affinity;                    // kNone: the configured balancer
-  std::string_view cookie_name;         // cookie affinity: the cookie to set
-  std::string_view cookie_path;         // its Path
+  Affinity affinity;             // kNone: the configured balancer
+  std::string_view cookie_name;  // cookie affinity: the cookie to set
+  std::string_view cookie_path;  // its Path
   const Affinity* affinity_or_null() const {
     return affinity.kind == Affinity::Kind::kNone ? nullptr : &affinity;
   }

@@ -198,12 +198,12 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
       // Canary, cookie affinity, upstream-hash-by (a plain route skips this).
       const bool in_target =
           path.data() >= target.data() && path.data() < target.data() + target.size();
-      choice = choose_backend(
-          table, route,
-          RequestFacts{in_target ? target.substr(path.data() - target.data()) : path, path, host,
-                       info.client_address, request.find(http::field::cookie).value_or(""),
-                       &request},
-          worker.pool().random());
+      choice =
+          choose_backend(table, route,
+                         RequestFacts{in_target ? target.substr(path.data() - target.data()) : path,
+                                      path, host, info.client_address,
+                                      request.find(http::field::cookie).value_or(""), &request},
+                         worker.pool().random());
       match.cluster = choice.cluster;
     }
     const routing::Cluster& cluster = table.clusters()[match.cluster];

@@ -217,10 +217,10 @@ bool Relay::route() {
   }
   if (route.policy != 0 || route.canary != routing::Route::kNone) [[unlikely]] {
     // Canary, cookie affinity, upstream-hash-by (a plain route skips this).
-    choice_ = choose_backend(*table_, route,
-                             RequestFacts{target, path_, host_, info_.client_address,
-                                          stream_.cookie, &stream_.request},
-                             worker_.pool().random());
+    choice_ = choose_backend(
+        *table_, route,
+        RequestFacts{target, path_, host_, info_.client_address, stream_.cookie, &stream_.request},
+        worker_.pool().random());
     match_.cluster = choice_.cluster;
   }
   return true;

@@ -140,7 +140,7 @@ class UpstreamPool {
     std::size_t next = 0;  // round robin position
     // Built on the first request that needs them (most clusters never do):
     std::vector<std::pair<std::uint64_t, std::uint32_t>> ring;  // point -> index in ready
-    std::vector<std::uint64_t> tokens;                           // affinity_token of ready[i]
+    std::vector<std::uint64_t> tokens;                          // affinity_token of ready[i]
   };
   // Indices into state.ready; pick_sticky gives kNoIndex for a token of no ready endpoint.
   static constexpr std::size_t kNoIndex = ~std::size_t{0};

@@ -544,8 +544,8 @@ PolicyResult parse_policy(const Ingress& ingress, Diagnostics& out) {
            "is more than canary-weight-total (" + std::to_string(p.canary.weight_total) +
                "): every request goes to the canary");
   if (!p.canary.enabled) {
-    for (const char* name : {"canary-by-header", "canary-by-header-value", "canary-weight",
-                             "canary-weight-total"}) {
+    for (const char* name :
+         {"canary-by-header", "canary-by-header-value", "canary-weight", "canary-weight-total"}) {
       if (auto it = chosen.find(name); it != chosen.end())
         report(Severity::kWarning, it->second.first,
                "is ignored: this Ingress is not a canary (canary: \"true\" is not set)");

@@ -527,8 +527,8 @@ void Compiler::report_duplicate(const StagedPath& p, std::uint32_t host, std::ui
   report(diagnostics_, Severity::kWarning, ingress, path_field(p.rule, p.path) + ".path", p.line,
          "\"" + std::string(p.path_text) + "\" (" + std::string(to_string(p.type)) +
              ") on host \"" + (host_name.empty() ? std::string("*") : host_name) +
-             "\" matches exactly what " + object_name("Ingress", order_[winner.order]->meta) +
-             " " + path_field(winner.rule, winner.path) +
+             "\" matches exactly what " + object_name("Ingress", order_[winner.order]->meta) + " " +
+             path_field(winner.rule, winner.path) +
              " already routes; that one wins (older creationTimestamp, then namespace/name, then "
              "declaration order) and this path is ignored");
 }
@@ -564,8 +564,8 @@ void Compiler::attach_canary(Expansion& expansion, StagedPath& p, std::uint32_t 
   canary.port = std::move(p.port);
   canary.policy = policy;
   canary.line = line;
-  canary.cluster = cluster_for(expansion, p.reference, ingress,
-                               FieldSite{&ingress.meta, line, p.rule, p.path});
+  canary.cluster =
+      cluster_for(expansion, p.reference, ingress, FieldSite{&ingress.meta, line, p.rule, p.path});
   builder_.set_canary(route, std::move(canary));
 }
 

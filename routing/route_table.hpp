@@ -74,7 +74,7 @@ struct Route {
   // Plain-HTTP requests to a TLS host are redirected to HTTPS (308) unless the Ingress says
   // ssl-redirect: "false".
   bool ssl_redirect = true;
-  std::uint32_t policy = 0;  // index into RouteTable::policies(); 0: the empty policy
+  std::uint32_t policy = 0;      // index into RouteTable::policies(); 0: the empty policy
   std::uint32_t canary = kNone;  // index into RouteTable::canaries(), or kNone
 
   bool operator==(const Route&) const = default;

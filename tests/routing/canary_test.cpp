@@ -59,7 +59,8 @@ std::string canary(const std::string& name, const std::string& path, const std::
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
-  name: )" + name + R"(
+  name: )" +
+         name + R"(
   namespace: web
   creationTimestamp: "2020-01-01T00:00:00Z"
   annotations: {nginx.ingress.kubernetes.io/canary: "true", )" +
@@ -82,11 +83,10 @@ const Route& route_at(const RouteTable& table, std::string_view host, std::strin
 // The canary attaches to the main route even when it is older; requests still match the main
 // route, which now carries the canary's backend and policy.
 TEST(Canary, AttachesToTheRouteOfItsMainIngressWithTheSameHostAndPath) {
-  CompileResult r = compile_yaml(
-      kServices + kMain +
-      canary("shop-canary", "/", "Prefix", "shop-v2",
-             "nginx.ingress.kubernetes.io/canary-weight: \"20\", "
-             "nginx.ingress.kubernetes.io/canary-by-header: X-Canary"));
+  CompileResult r = compile_yaml(kServices + kMain +
+                                 canary("shop-canary", "/", "Prefix", "shop-v2",
+                                        "nginx.ingress.kubernetes.io/canary-weight: \"20\", "
+                                        "nginx.ingress.kubernetes.io/canary-by-header: X-Canary"));
   // Only the missing endpoints of the services are reported: nothing about the canary.
   for (const Diagnostic& d : r.diagnostics)
     EXPECT_NE(d.message.find("has no endpoints"), std::string::npos) << format(d);
@@ -117,11 +117,11 @@ TEST(Canary, WithoutAMainIngressForItsHostAndPathIsAWarningAndNotServed) {
        }) {
     CompileResult r =
         compile_yaml(kServices + kMain + canary("shop-canary", c.path, c.type, "shop-v2", ""));
-    EXPECT_EQ(count_diagnostics(r.diagnostics, Severity::kWarning,
-                                "spec.rules[0].http.paths[0].path",
-                                "which no other Ingress routes; as in ingress-nginx, a canary "
-                                "without its main Ingress is not served"),
-              1)
+    EXPECT_EQ(
+        count_diagnostics(r.diagnostics, Severity::kWarning, "spec.rules[0].http.paths[0].path",
+                          "which no other Ingress routes; as in ingress-nginx, a canary "
+                          "without its main Ingress is not served"),
+        1)
         << c.rule << "\n"
         << dump(r.diagnostics);
     EXPECT_EQ(r.table->canaries().size(), 0u) << c.rule;
@@ -135,9 +135,9 @@ TEST(Canary, WithoutAMainIngressForItsHostAndPathIsAWarningAndNotServed) {
 }
 
 TEST(Canary, OnlyOneCanaryPerPathTheFirstInPrecedenceOrderWins) {
-  CompileResult r = compile_yaml(kServices + kMain +
-                                 canary("canary-a", "/", "Prefix", "shop-v2", "") +
-                                 canary("canary-b", "/", "Prefix", "shop-v3", ""));
+  CompileResult r =
+      compile_yaml(kServices + kMain + canary("canary-a", "/", "Prefix", "shop-v2", "") +
+                   canary("canary-b", "/", "Prefix", "shop-v3", ""));
   const Route& route = route_at(*r.table, "shop.example", "/");
   ASSERT_NE(route.canary, Route::kNone);
   EXPECT_EQ(r.table->clusters()[r.table->canaries()[route.canary].cluster].service, "shop-v2");

@@ -122,6 +122,12 @@ void write_target(JsonWriter& json, const std::optional<RouteTarget>& target) {
   }
   json.key("sslRedirect");
   json.value(target->ssl_redirect);
+  json.key("canary");
+  if (target->canary.empty()) {
+    json.null();
+  } else {
+    json.value(target->canary);
+  }
   json.end_object();
 }
 
@@ -508,6 +514,7 @@ std::string target_text(const std::optional<RouteTarget>& target) {
       (target->port.by_name() ? target->port.name : std::to_string(target->port.number));
   if (!target->tls_secret.empty()) out += " [TLS " + target->tls_secret + "]";
   if (!target->ssl_redirect) out += " [no ssl-redirect]";
+  if (!target->canary.empty()) out += " [canary " + target->canary + "]";
   return out;
 }
 

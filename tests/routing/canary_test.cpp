@@ -9,6 +9,7 @@
 
 #include "compile_yaml.hpp"
 #include "routing/annotations.hpp"
+#include "routing/route_diff.hpp"
 #include "routing/route_report.hpp"
 
 namespace portico::routing {
@@ -203,6 +204,27 @@ TEST(Canary, RoutesTableAndJsonShowTheCanaryOfARouteAndOfAResolvedRequest) {
             std::string::npos)
       << json;
   EXPECT_NE(json.find("\"canary\":null"), std::string::npos) << json;  // the /api route
+}
+
+// Adding a canary, or changing its weight, moves traffic: `portico routes --base` shows it.
+TEST(Canary, TheRoutingDiffShowsACanaryAddedOrChanged) {
+  CompileResult without = compile_yaml(kServices + kMain);
+  CompileResult with = compile_yaml(kServices + kMain +
+                                    canary("shop-canary", "/", "Prefix", "shop-v2",
+                                           "nginx.ingress.kubernetes.io/canary-weight: \"20\""));
+  CompileResult heavier = compile_yaml(kServices + kMain +
+                                       canary("shop-canary", "/", "Prefix", "shop-v2",
+                                              "nginx.ingress.kubernetes.io/canary-weight: \"90\""));
+  RouteDiff added = diff_routes(*without.table, *with.table, {"http://shop.example/x"});
+  ASSERT_EQ(added.changes.size(), 1u);
+  EXPECT_EQ(added.changes[0].kind, ChangeKind::kChanged);
+  EXPECT_EQ(added.changes[0].before->canary, "");
+  EXPECT_EQ(added.changes[0].after->canary, "web/shop-v2:80 (canary weight=20/100)");
+  ASSERT_EQ(added.resolved.size(), 1u);
+  RouteDiff changed = diff_routes(*with.table, *heavier.table, {});
+  ASSERT_EQ(changed.changes.size(), 1u);
+  EXPECT_EQ(changed.changes[0].after->canary, "web/shop-v2:80 (canary weight=90/100)");
+  EXPECT_TRUE(diff_routes(*with.table, *with.table, {}).empty());
 }
 
 TEST(EndpointAffinity, SessionCookiePathAndNameParseAndBadOnesSayWhatIsAccepted) {

@@ -422,7 +422,8 @@ CompileResult Compiler::run() {
     if (ours[i]) order_.push_back(&objects_.ingresses[i]);
   }
   // Canary Ingresses (ingress-nginx's canary: "true") come after every other one, so that a
-  // canary never takes a path from the Ingress it is the canary of, whatever their ages.
+  // canary never takes a path from the Ingress it is the canary of, whatever their ages, and its
+  // main route exists when the canary attaches to it (attach_canary).
   auto is_canary = [](const Ingress& ingress) {
     const std::string* value = find_annotation(ingress, "canary");
     return value != nullptr && *value == "true";

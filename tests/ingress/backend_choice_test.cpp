@@ -10,8 +10,8 @@
 #include <map>
 #include <set>
 
-#include "../routing/compile_yaml.hpp"
 #include "ingress/http1_message.hpp"
+#include "tests/routing/compile_yaml.hpp"
 
 namespace portico::ingress {
 namespace {

@@ -52,8 +52,9 @@ resolved=$("$portico" routes -f "$m" --resolve http://header.test/x 2>&1)
 check_contains "--resolve shows the canary" "canary header=X-Canary weight=50/100" "$resolved"
 
 # fetch PROTO HOST COUNT PATH_PREFIX [HEADER...]: COUNT requests to PATH_PREFIX1..COUNT over one
-# connection (curl for HTTP/1.1, nghttp for h2c: concurrent streams); the bodies on stdout, the
-# response header fields as lower-case "name: value" lines in $work/headers.
+# connection (curl for HTTP/1.1, nghttp for h2c: concurrent streams); the response header fields
+# of all of them as lower-case "name: value" lines on stdout and in $work/headers. (Not the
+# bodies: nghttp -v may print a body in pieces between frame lines.)
 fetch() {
   local proto=$1 host=$2 count=$3 prefix=$4 h args=()
   shift 4
@@ -61,17 +62,18 @@ fetch() {
     : > "$work/urls"
     for i in $(seq "$count"); do echo "url = \"http://127.0.0.1:$HTTP_PORT$prefix$i\"" >> "$work/urls"; done
     for h in "$@"; do args+=(-H "$h"); done
-    curl -s -H "Host: $host" "${args[@]}" -D "$work/raw-headers" -K "$work/urls"
+    curl -s -H "Host: $host" "${args[@]}" -D "$work/raw-headers" -K "$work/urls" > /dev/null
     tr -d '\r' < "$work/raw-headers" | grep ': ' | sed 's/^\([^:]*\):/\L\1:/' > "$work/headers"
   else
     for h in "$@"; do args+=(-H "${h%%: *}: ${h#*: }"); done
     for i in $(seq "$count"); do args+=("http://127.0.0.1:$HTTP_PORT$prefix$i"); done
     nghttp -v -H ":authority: $host" "${args[@]}" > "$work/raw-h2"
-    grep -o 'recv (stream_id=[0-9]*) [a-z0-9-]*: .*' "$work/raw-h2" | sed 's/^recv (stream_id=[0-9]*) //' > "$work/headers"
-    cat "$work/raw-h2"
+    grep -o 'recv (stream_id=[0-9]*) [a-z0-9:-]*: .*' "$work/raw-h2" | sed 's/^recv (stream_id=[0-9]*) //' > "$work/headers"
   fi
+  cat "$work/headers"
 }
-backends() { grep -o '"backend":"[^"]*"' | sed 's/"backend":"\(.*\)"/\1/'; }
+# The backends that answered (each names itself in X-Backend).
+backends() { sed -n 's/^x-backend: //p'; }
 set_cookies() { grep -c '^set-cookie: route=' "$work/headers"; }
 token_of_headers() { grep '^set-cookie: route=' "$work/headers" | tail -1 | sed 's/^set-cookie: route=\([^;]*\);.*/\1/'; }
 
@@ -81,6 +83,10 @@ for proto in h1 h2c; do
   total=$(echo "$got" | grep -c .)
   canary=$(echo "$got" | grep -c '^canary-a$')
   check "$proto weight: all 1000 answered" 1000 "$total"
+  if [ "$total" != 1000 ]; then  # what the others got, for the log
+    echo "statuses: $(grep -E '^(:status|http/)' "$work/headers" | sort | uniq -c | tr '\n' ' ')"
+    echo "portico stderr tail:"; tail -5 "$work/portico.err"
+  fi
   if [ "$canary" -ge 137 ] && [ "$canary" -le 263 ]; then
     check "$proto weight: canary share within 5 sigma of 20%" ok ok
   else

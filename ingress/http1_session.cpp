@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "ingress/access_log.hpp"
+#include "ingress/backend_choice.hpp"
 #include "ingress/connection.hpp"
 #include "ingress/forwarded_headers.hpp"
 #include "ingress/http1_message.hpp"
@@ -260,6 +261,19 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
         continue;
       }
     }
+    BackendChoice choice;
+    if (route.policy != 0 || route.canary != routing::Route::kNone) [[unlikely]] {
+      // Canary, cookie affinity, upstream-hash-by (a plain route skips this).
+      const bool in_target =
+          path.data() >= target.data() && path.data() < target.data() + target.size();
+      choice =
+          choose_backend(table, route,
+                         RequestFacts{in_target ? target.substr(path.data() - target.data()) : path,
+                                      path, host, info.client_address,
+                                      request.find(http::field::cookie).value_or(""), &request},
+                         worker.pool().random());
+      match.cluster = choice.cluster;
+    }
     const routing::Cluster& cluster = table.clusters()[match.cluster];
     // proxy-body-size, else --max-body-size; 0: no limit. A declared length beyond it is
     // refused before anything goes upstream.
@@ -277,7 +291,8 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
     UpstreamFailure failure = UpstreamFailure::kNone;
     std::shared_ptr<const UpstreamTarget> target_endpoint;
     // An upgrade gets a connection of its own: it will not come back to the pool.
-    auto upstream = take_upstream(worker, table, match.cluster, upgrade, target_endpoint, failure);
+    auto upstream = take_upstream(worker, table, match.cluster, upgrade, target_endpoint, failure,
+                                  nullptr, choice.affinity_or_null());
     if (!upstream && target_endpoint) {
       upstream = co_await connect_upstream(worker, table, match.cluster, std::move(target_endpoint),
                                            failure, policy.connect_timeout);
@@ -427,7 +442,8 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
         WorkerMetrics::add(metrics.upstream_retries);
         deadline.release_upstream();
         std::optional<UpstreamConnection> again;
-        take_upstream(worker, table, match.cluster, /*fresh=*/true, target_endpoint, failure);
+        take_upstream(worker, table, match.cluster, /*fresh=*/true, target_endpoint, failure,
+                      nullptr, choice.affinity_or_null());
         if (target_endpoint) {
           again =
               co_await connect_upstream(worker, table, match.cluster, std::move(target_endpoint),
@@ -478,6 +494,12 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
       out.clear();
       append_client_response(out, response, client_version >= 11 ? 11 : 10, response_framing,
                              keep_alive, switching, policy.headers);
+      if (choice.affinity.kind == Affinity::Kind::kCookie) [[unlikely]] {
+        // The endpoint that answers is the one the cookie pins (a new client, or its endpoint
+        // is gone): the header goes before the blank line that ends the header.
+        if (std::string cookie = affinity_set_cookie(choice, *upstream->target); !cookie.empty())
+          out.insert(out.size() - 2, "Set-Cookie: " + cookie + "\r\n");
+      }
       std::uint64_t bytes_out = 0;
       bool ok = true;
       if (!has_body) {

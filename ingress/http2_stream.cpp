@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "ingress/access_log.hpp"
+#include "ingress/backend_choice.hpp"
 #include "ingress/forwarded_headers.hpp"
 #include "ingress/http2_connection.hpp"
 #include "ingress/request_policy.hpp"
@@ -138,6 +139,7 @@ class Relay {
   SnapshotLease snapshot_;
   const routing::RouteTable* table_ = nullptr;
   routing::RouteMatch match_;
+  BackendChoice choice_;
 
   std::chrono::steady_clock::time_point started_;
   std::chrono::system_clock::time_point started_wall_;
@@ -254,6 +256,14 @@ bool Relay::route() {
       return false;
     }
   }
+  if (route.policy != 0 || route.canary != routing::Route::kNone) [[unlikely]] {
+    // Canary, cookie affinity, upstream-hash-by (a plain route skips this).
+    choice_ = choose_backend(
+        *table_, route,
+        RequestFacts{target, path_, host_, info_.client_address, stream_.cookie, &stream_.request},
+        worker_.pool().random());
+    match_.cluster = choice_.cluster;
+  }
   return true;
 }
 
@@ -343,6 +353,13 @@ void Relay::submit_response_header() {
     size += field.name.size() + field.value.size();
   }
   for (const auto& [name, value] : set) size += name.size() + value.size();
+  std::string cookie;
+  if (choice_.affinity.kind == Affinity::Kind::kCookie) [[unlikely]] {
+    // The endpoint that answers is the one the cookie pins (a new client, or its endpoint is
+    // gone).
+    cookie = affinity_set_cookie(choice_, *stream_.upstream->target);
+    size += cookie.size() + 16;
+  }
   HeaderBlock block(stream_.header_text, stream_.header_nv, size);
   char status[8];
   block.add(
@@ -360,6 +377,7 @@ void Relay::submit_response_header() {
     block.add(name, value);
     bytes_out_ += name.size() + value.size() + 4;
   }
+  if (!cookie.empty()) block.add("set-cookie", cookie);
   const bool with_body = stream_.response_body.size() > 0 || !stream_.response_eof;
   connection_.submit_response(stream_, block.fields(), with_body);
 }
@@ -585,7 +603,8 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
   const std::uint32_t cluster = r.match_.cluster;
   UpstreamFailure failure = UpstreamFailure::kNone;
   std::shared_ptr<const UpstreamTarget> target;
-  stream.upstream = take_upstream(worker, table, cluster, false, target, failure);
+  stream.upstream = take_upstream(worker, table, cluster, false, target, failure, nullptr,
+                                  r.choice_.affinity_or_null());
   if (!stream.upstream && target) {
     stream.upstream = co_await connect_upstream(worker, table, cluster, std::move(target), failure,
                                                 r.policy_.connect_timeout);
@@ -656,7 +675,8 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
       retried = true;
       WorkerMetrics::add(metrics.upstream_retries);
       Deadline::disarm(r.watch_);
-      take_upstream(worker, table, cluster, /*fresh=*/true, target, failure);
+      take_upstream(worker, table, cluster, /*fresh=*/true, target, failure, nullptr,
+                    r.choice_.affinity_or_null());
       std::optional<UpstreamConnection> again;
       if (target)
         again = co_await connect_upstream(worker, table, cluster, target, failure,

@@ -79,9 +79,10 @@ std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::R
                                                 std::uint32_t cluster, bool fresh,
                                                 std::shared_ptr<const UpstreamTarget>& target,
                                                 UpstreamFailure& failure,
-                                                const UpstreamTarget* avoid) {
+                                                const UpstreamTarget* avoid,
+                                                const Affinity* affinity) {
   UpstreamPool& pool = worker.pool();
-  target = pool.pick(table, cluster, avoid);
+  target = pool.pick(table, cluster, avoid, affinity);
   if (target == nullptr) {
     failure = UpstreamFailure::kNoEndpoints;
     return std::nullopt;

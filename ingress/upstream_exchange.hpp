@@ -29,12 +29,13 @@ unsigned status_for(UpstreamFailure failure);
 // avoiding `avoid` when another one is ready, and takes an idle pooled connection to it unless
 // `fresh` (after a reused connection failed). Without one, nullopt with `target` set to the
 // endpoint to connect_upstream() to, or null with `failure` set when the cluster has no ready
-// endpoint.
+// endpoint. `affinity` (null: none) is handed to UpstreamPool::pick.
 std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::RouteTable& table,
                                                 std::uint32_t cluster, bool fresh,
                                                 std::shared_ptr<const UpstreamTarget>& target,
                                                 UpstreamFailure& failure,
-                                                const UpstreamTarget* avoid = nullptr);
+                                                const UpstreamTarget* avoid = nullptr,
+                                                const Affinity* affinity = nullptr);
 
 // A new connection to `target`; a failed connect is retried once, on another endpoint of the
 // cluster when there is one. Nullopt with `failure` set when both failed. Each connect may take

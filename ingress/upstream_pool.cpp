@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -15,7 +17,38 @@ namespace {
 // How long a peak of connections in use keeps its idle connections pooled after it.
 constexpr auto kPeakPeriod = std::chrono::seconds(10);
 
+// Points per endpoint on the hash ring. nginx's `hash ... consistent` (ketama) uses 160; with
+// that many the share of keys per endpoint stays within a few percent of 1/n.
+constexpr std::uint32_t kRingPoints = 160;
+
+// splitmix64's finalizer: spreads FNV-1a's weak low bits over the whole word.
+std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x;
+}
+
 }  // namespace
+
+std::uint64_t hash_key(std::string_view key) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return mix(h);
+}
+
+std::uint64_t affinity_token(const UpstreamTarget& target) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(target.key.data()), target.key.size(), digest);
+  std::uint64_t token = 0;
+  for (int i = 0; i < 8; ++i) token = (token << 8) | digest[i];
+  return token;
+}
 
 void UpstreamPool::update(const routing::RouteTable& table) {
   std::unordered_map<std::string, ClusterState> next;
@@ -64,9 +97,43 @@ void UpstreamPool::update(const routing::RouteTable& table) {
   endpoints_ = std::move(endpoints);
 }
 
+// Consistent hashing on a ring rather than jump hash or Maglev: an endpoint that leaves moves
+// only its own keys (jump hash can only drop the last bucket, so removing one in the middle of
+// the list would move keys between endpoints that stayed), the ring is placed by the endpoints'
+// addresses so every worker and replica agrees without coordination, it is what nginx's
+// `hash ... consistent` and ingress-nginx's chash balancer do, and a lookup is a binary search
+// over n*160 points (Maglev's O(1) lookup needs a 65537-entry table per cluster and per worker).
+std::size_t UpstreamPool::pick_hashed(ClusterState& state, std::uint64_t key) {
+  if (state.ring.empty()) {
+    state.ring.reserve(state.ready.size() * kRingPoints);
+    for (std::uint32_t i = 0; i < state.ready.size(); ++i) {
+      const std::uint64_t base = hash_key(state.ready[i]->key);
+      for (std::uint32_t p = 0; p < kRingPoints; ++p)
+        state.ring.emplace_back(mix(base + (p + 1) * 0x9e3779b97f4a7c15ull), i);
+    }
+    std::sort(state.ring.begin(), state.ring.end());
+  }
+  auto it = std::lower_bound(state.ring.begin(), state.ring.end(),
+                             std::pair<std::uint64_t, std::uint32_t>{key, 0});
+  if (it == state.ring.end()) it = state.ring.begin();
+  return it->second;
+}
+
+std::size_t UpstreamPool::pick_sticky(ClusterState& state, std::uint64_t token) {
+  if (state.tokens.empty()) {
+    state.tokens.reserve(state.ready.size());
+    for (const auto& target : state.ready) state.tokens.push_back(affinity_token(*target));
+  }
+  for (std::size_t i = 0; i < state.tokens.size(); ++i) {
+    if (state.tokens[i] == token) return i;
+  }
+  return kNoIndex;
+}
+
 std::shared_ptr<const UpstreamTarget> UpstreamPool::pick(const routing::RouteTable& table,
                                                          std::uint32_t cluster,
-                                                         const UpstreamTarget* exclude) {
+                                                         const UpstreamTarget* exclude,
+                                                         const Affinity* affinity) {
   ClusterState* found = nullptr;
   if (&table == table_) {
     if (cluster < by_index_.size()) found = by_index_[cluster];
@@ -80,6 +147,15 @@ std::shared_ptr<const UpstreamTarget> UpstreamPool::pick(const routing::RouteTab
   const std::size_t n = state.ready.size();
   if (n == 0) return nullptr;
   if (n == 1) return state.ready[0];
+  if (affinity != nullptr) {
+    std::size_t chosen = kNoIndex;
+    if (affinity->kind == Affinity::Kind::kHash) {
+      chosen = pick_hashed(state, affinity->key);
+    } else if (affinity->kind == Affinity::Kind::kCookie && affinity->has_key) {
+      chosen = pick_sticky(state, affinity->key);
+    }
+    if (chosen != kNoIndex && state.ready[chosen].get() != exclude) return state.ready[chosen];
+  }
   if (config_.load_balancing == LoadBalancing::kLeastRequest) {
     // Power of two choices: two distinct random endpoints, the one with fewer requests in flight.
     std::size_t a = random_() % n;

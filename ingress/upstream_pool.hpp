@@ -9,6 +9,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -41,6 +42,22 @@ struct UpstreamTarget {
   std::string key;  // "address:port", identifies the endpoint in the pool
   std::shared_ptr<UpstreamEndpoint> endpoint;  // never null
 };
+
+// How a request wants its endpoint picked when not by the configured balancer (ingress-nginx's
+// upstream-hash-by and affinity: cookie; see backend_choice.hpp).
+struct Affinity {
+  enum class Kind : std::uint8_t { kNone, kHash, kCookie };
+  Kind kind = Kind::kNone;
+  std::uint64_t key = 0;  // kHash: hash_key() of the expanded key; kCookie: the client's token
+  bool has_key = false;   // kCookie: the client sent a token that parses
+};
+
+// The opaque token an affinity cookie carries for an endpoint: the first 64 bits of SHA-256 of
+// "address:port", so the cookie does not show the address, is the same in every worker and every
+// replica, and names only an endpoint the cluster has now (pick() looks it up among them).
+std::uint64_t affinity_token(const UpstreamTarget& target);
+// The hash consistent hashing places keys and endpoints with (64 bits, stable across processes).
+std::uint64_t hash_key(std::string_view key);
 
 // A connection to an endpoint, checked out of the pool (or new) for one request. Counted as in
 // use while it holds its socket; given back with UpstreamPool::give_back, or closed with it.
@@ -90,9 +107,16 @@ class UpstreamPool {
   // which may be older than the one given to update() last: then the cluster is found by key),
   // avoiding `exclude` when another one exists. Null when the cluster has no ready endpoint.
   // Targets are shared: a request keeps its own even if the cluster is gone after a reload.
+  // With `affinity`: kHash picks by consistent hashing (a ring: see pick_hashed), kCookie the
+  // endpoint whose token the client sent while it is ready; otherwise (no token, an unknown one,
+  // or that endpoint is `exclude`) the balancer picks as without.
   std::shared_ptr<const UpstreamTarget> pick(const routing::RouteTable& table,
                                              std::uint32_t cluster,
-                                             const UpstreamTarget* exclude = nullptr);
+                                             const UpstreamTarget* exclude = nullptr,
+                                             const Affinity* affinity = nullptr);
+
+  // For canary-weight draws.
+  std::minstd_rand& random() { return random_; }
 
   // In-flight bookkeeping for least-request balancing.
   static void started(const UpstreamTarget& target) { ++target.endpoint->in_flight; }
@@ -114,7 +138,14 @@ class UpstreamPool {
   struct ClusterState {
     std::vector<std::shared_ptr<const UpstreamTarget>> ready;
     std::size_t next = 0;  // round robin position
+    // Built on the first request that needs them (most clusters never do):
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> ring;  // point -> index in ready
+    std::vector<std::uint64_t> tokens;                          // affinity_token of ready[i]
   };
+  // Indices into state.ready; pick_sticky gives kNoIndex for a token of no ready endpoint.
+  static constexpr std::size_t kNoIndex = ~std::size_t{0};
+  std::size_t pick_hashed(ClusterState& state, std::uint64_t key);
+  std::size_t pick_sticky(ClusterState& state, std::uint64_t token);
 
   const ServeConfig& config_;
   std::unordered_map<std::string, ClusterState> by_key_;  // cluster key -> state

@@ -386,6 +386,14 @@ const Entry kEntries[] = {
        p.session_cookie_name = v;
        return {};
      }},
+    {"session-cookie-path", AnnotationSupport::kHonoured,
+     "the affinity cookie's Path (default: the route's path)",
+     [](std::string_view v, Policy& p) -> std::string {
+       if (!is_path(v) || v.find(';') != std::string_view::npos)
+         return "a path starting with /, without ';'";
+       p.session_cookie_path = v;
+       return {};
+     }},
     {"ssl-redirect", AnnotationSupport::kHonoured,
      "\"false\": no 308 from plain HTTP for hosts in spec.tls", nullptr},
     {"stream-snippet", AnnotationSupport::kRefused, "", nullptr},
@@ -535,6 +543,20 @@ PolicyResult parse_policy(const Ingress& ingress, Diagnostics& out) {
     report(Severity::kWarning, chosen["canary-weight"].first,
            "is more than canary-weight-total (" + std::to_string(p.canary.weight_total) +
                "): every request goes to the canary");
+  if (!p.canary.enabled) {
+    for (const char* name :
+         {"canary-by-header", "canary-by-header-value", "canary-weight", "canary-weight-total"}) {
+      if (auto it = chosen.find(name); it != chosen.end())
+        report(Severity::kWarning, it->second.first,
+               "is ignored: this Ingress is not a canary (canary: \"true\" is not set)");
+    }
+  } else if (!p.canary.by_header_value.empty() && p.canary.by_header.empty()) {
+    report(Severity::kWarning, chosen["canary-by-header-value"].first,
+           "is ignored: canary-by-header (the header to compare) is not set");
+  }
+  if (p.cookie_affinity && !p.upstream_hash_by.empty())
+    report(Severity::kWarning, chosen["upstream-hash-by"].first,
+           "is ignored: affinity: cookie is set too and wins (as in ingress-nginx)");
   if (!p.permanent_redirect.empty() && !p.temporal_redirect.empty())
     report(Severity::kWarning, chosen["temporal-redirect"].first,
            "is ignored: permanent-redirect is set too and wins");
@@ -597,7 +619,9 @@ std::string summarize(const Policy& p) {
            std::to_string(p.canary.weight_total);
     add(c);
   }
-  if (p.cookie_affinity) add("affinity=cookie:" + p.session_cookie_name);
+  if (p.cookie_affinity)
+    add("affinity=cookie:" + p.session_cookie_name +
+        (p.session_cookie_path.empty() ? std::string() : " cookie-path=" + p.session_cookie_path));
   if (!p.upstream_hash_by.empty()) add("hash-by=" + p.upstream_hash_by);
   if (!p.allow_source.empty())
     add("allowlist=" + std::to_string(p.allow_source.size()) + " networks");

@@ -76,8 +76,9 @@ struct Policy {
   CanaryPolicy canary;
   bool cookie_affinity = false;
   std::string session_cookie_name = "INGRESSCOOKIE";
-  std::string upstream_hash_by;    // e.g. "$request_uri", "$http_x_user", "$cookie_id"
-  std::vector<Cidr> allow_source;  // empty: everyone
+  std::string session_cookie_path;  // empty: the path of the route (ingress-nginx's default)
+  std::string upstream_hash_by;     // e.g. "$request_uri", "$http_x_user", "$cookie_id"
+  std::vector<Cidr> allow_source;   // empty: everyone
   std::optional<std::int64_t> limit_rps;
   CorsPolicy cors;
   std::string permanent_redirect;

@@ -130,6 +130,7 @@ struct Expansion {
   std::vector<std::uint32_t> host_end;     // per Ingress of the run: end of its hosts
   std::vector<std::uint32_t> default_ref;  // per Ingress: its defaultBackend's reference or kNone
   std::vector<bool> ssl_redirect;          // per Ingress: the ssl-redirect annotation
+  std::vector<bool> canary;                // per Ingress: canary: "true"
   std::vector<std::uint32_t> policy_of;    // per Ingress: index into `policies`, or kNone
   std::vector<Policy> policies;            // the non-empty policies of the run
   Diagnostics diagnostics;
@@ -307,6 +308,7 @@ void expand_ingress(const Ingress& ingress, std::uint32_t order, Expansion& out)
   const bool ssl_redirect = boolean_annotation(ingress, "ssl-redirect", true, out.diagnostics);
   const bool use_regex = boolean_annotation(ingress, "use-regex", false, out.diagnostics);
   PolicyResult policy = parse_policy(ingress, out.diagnostics);
+  out.canary.push_back(policy.policy.canary.enabled);
   if (policy.policy.empty()) {
     out.policy_of.push_back(Route::kNone);
   } else {
@@ -357,7 +359,13 @@ class Compiler {
 
  private:
   void merge(Expansion& expansion, std::size_t first_order);
-  bool is_duplicate(const StagedPath& path, std::uint32_t host);
+  // The index in owned_ of the path that already routes what `path` matches on `host`, or kNone.
+  std::uint32_t owner_of(const StagedPath& path, std::uint32_t host);
+  // Records that route `route` routes what `path` matches on `host`.
+  void claim(const StagedPath& path, std::uint32_t host, std::uint32_t route);
+  void report_duplicate(const StagedPath& path, std::uint32_t host, std::uint32_t owner);
+  void attach_canary(Expansion& expansion, StagedPath& path, std::uint32_t host,
+                     std::uint32_t owner, std::uint32_t policy);
   void bind_tls(const Ingress& ingress);
   std::uint32_t cluster_for(Expansion& expansion, std::uint32_t reference, const Ingress& ingress,
                             const FieldSite& site);
@@ -378,7 +386,8 @@ class Compiler {
     int path;
     char kind;
     std::string_view match;
-    std::uint32_t next;  // the host's previous path in owned_ (a chain per host), or kNone
+    std::uint32_t next;   // the host's previous path in owned_ (a chain per host), or kNone
+    std::uint32_t route;  // the route it became
   };
   std::vector<Owned> owned_;
   std::vector<std::uint32_t> owned_head_;     // per host: its newest path in owned_, or kNone
@@ -422,7 +431,8 @@ CompileResult Compiler::run() {
     if (ours[i]) order_.push_back(&objects_.ingresses[i]);
   }
   // Canary Ingresses (ingress-nginx's canary: "true") come after every other one, so that a
-  // canary never takes a path from the Ingress it is the canary of, whatever their ages.
+  // canary never takes a path from the Ingress it is the canary of, whatever their ages, and its
+  // main route exists when the canary attaches to it (attach_canary).
   auto is_canary = [](const Ingress& ingress) {
     const std::string* value = find_annotation(ingress, "canary");
     return value != nullptr && *value == "true";
@@ -479,59 +489,95 @@ CompileResult Compiler::run() {
   return CompileResult{builder_.build(), std::move(diagnostics_)};
 }
 
-bool Compiler::is_duplicate(const StagedPath& p, std::uint32_t host) {
-  // Identical matches (same host, same match key and kind) cannot both be served: the first in
-  // precedence order (oldest Ingress, then namespace/name, then declaration) keeps it. A host's
-  // paths are a chain through one flat vector, scanned while short; long ones go to a hash.
-  constexpr std::uint32_t kLinear = 16;
+char match_kind(const StagedPath& p) {
+  return p.regex ? 'R' : (p.type == PathType::kExact ? 'E' : 'P');
+}
+
+// Identical matches (same host, same match key and kind) cannot both be served: the first in
+// precedence order (oldest Ingress, then namespace/name, then declaration) keeps it. A host's
+// paths are a chain through one flat vector, scanned while short; long ones go to a hash.
+constexpr std::uint32_t kLinear = 16;
+
+std::uint32_t Compiler::owner_of(const StagedPath& p, std::uint32_t host) {
   if (owned_head_.size() <= host) {
     owned_head_.resize(host + 1, Route::kNone);
     owned_count_.resize(host + 1, 0);
   }
-  const char kind = p.regex ? 'R' : (p.type == PathType::kExact ? 'E' : 'P');
-  const Owned* winner = nullptr;
+  const char kind = match_kind(p);
   if (owned_count_[host] < kLinear) {
     for (std::uint32_t i = owned_head_[host]; i != Route::kNone; i = owned_[i].next) {
-      if (owned_[i].kind == kind && owned_[i].match == p.match) winner = &owned_[i];
+      if (owned_[i].kind == kind && owned_[i].match == p.match) return i;
     }
-    if (winner == nullptr) {
-      owned_.push_back({p.order, p.rule, p.path, kind, p.match, owned_head_[host]});
-      owned_head_[host] = static_cast<std::uint32_t>(owned_.size() - 1);
-      if (++owned_count_[host] == kLinear) {
-        for (std::uint32_t i = owned_head_[host]; i != Route::kNone; i = owned_[i].next)
-          owners_.insert(MatchKey{host, owned_[i].kind, owned_[i].match}, i);
-      }
-      return false;
-    }
-  } else {
-    auto [index, inserted] =
-        owners_.insert(MatchKey{host, kind, p.match}, static_cast<std::uint32_t>(owned_.size()));
-    if (inserted) {
-      owned_.push_back({p.order, p.rule, p.path, kind, p.match, Route::kNone});
-      ++owned_count_[host];
-      return false;
-    }
-    winner = &owned_[index];
+    return Route::kNone;
   }
+  const std::uint32_t found = owners_.find(MatchKey{host, kind, p.match});
+  return found == owners_.kEmpty ? Route::kNone : found;
+}
+
+void Compiler::claim(const StagedPath& p, std::uint32_t host, std::uint32_t route) {
+  const char kind = match_kind(p);
+  const auto index = static_cast<std::uint32_t>(owned_.size());
+  if (owned_count_[host] < kLinear) {
+    owned_.push_back({p.order, p.rule, p.path, kind, p.match, owned_head_[host], route});
+    owned_head_[host] = index;
+    if (++owned_count_[host] == kLinear) {
+      for (std::uint32_t i = owned_head_[host]; i != Route::kNone; i = owned_[i].next)
+        owners_.insert(MatchKey{host, owned_[i].kind, owned_[i].match}, i);
+    }
+    return;
+  }
+  owners_.insert(MatchKey{host, kind, p.match}, index);
+  owned_.push_back({p.order, p.rule, p.path, kind, p.match, Route::kNone, route});
+  ++owned_count_[host];
+}
+
+void Compiler::report_duplicate(const StagedPath& p, std::uint32_t host, std::uint32_t owner) {
+  const Owned& winner = owned_[owner];
   const Ingress& ingress = *order_[p.order];
   const std::string& host_name = builder_.host_name(host);
-  if (const std::string* canary = find_annotation(ingress, "canary");
-      canary != nullptr && *canary == "true") {
-    report(diagnostics_, Severity::kWarning, ingress, path_field(p.rule, p.path) + ".path", p.line,
-           "is the canary of " + object_name("Ingress", order_[winner->order]->meta) + " " +
-               path_field(winner->rule, winner->path) +
-               ", and canary traffic splitting is not applied by Portico yet: every request "
-               "goes to that Ingress's backend");
-    return true;
-  }
   report(diagnostics_, Severity::kWarning, ingress, path_field(p.rule, p.path) + ".path", p.line,
          "\"" + std::string(p.path_text) + "\" (" + std::string(to_string(p.type)) +
              ") on host \"" + (host_name.empty() ? std::string("*") : host_name) +
-             "\" matches exactly what " + object_name("Ingress", order_[winner->order]->meta) +
-             " " + path_field(winner->rule, winner->path) +
+             "\" matches exactly what " + object_name("Ingress", order_[winner.order]->meta) + " " +
+             path_field(winner.rule, winner.path) +
              " already routes; that one wins (older creationTimestamp, then namespace/name, then "
              "declaration order) and this path is ignored");
-  return true;
+}
+
+// ingress-nginx's canary: the canary Ingress's path becomes the alternative backend of the main
+// Ingress's route with the same host and path. Canaries are merged after every other Ingress, so
+// the main route is there by now if it exists.
+void Compiler::attach_canary(Expansion& expansion, StagedPath& p, std::uint32_t host,
+                             std::uint32_t owner, std::uint32_t policy) {
+  const Ingress& ingress = *order_[p.order];
+  const std::string& host_name = builder_.host_name(host);
+  const std::string where = "\"" + std::string(p.path_text) + "\" (" +
+                            std::string(p.regex ? "Regex" : to_string(p.type)) + ") on host \"" +
+                            (host_name.empty() ? std::string("*") : host_name) + "\"";
+  const int line = p.line > 0 ? p.line : ingress.meta.origin.line;
+  if (owner == Route::kNone) {
+    report(diagnostics_, Severity::kWarning, ingress, path_field(p.rule, p.path) + ".path", line,
+           "is the canary (canary: \"true\") of " + where +
+               ", which no other Ingress routes; as in ingress-nginx, a canary without its main "
+               "Ingress is not served: this path is ignored");
+    return;
+  }
+  const std::uint32_t route = owned_[owner].route;
+  if (const Route& main = builder_.route(route); main.canary != Route::kNone) {
+    const CanaryBackend& first = builder_.canary(main.canary);
+    report(diagnostics_, Severity::kWarning, ingress, path_field(p.rule, p.path) + ".path", line,
+           where + " already has a canary, " + object_name("Ingress", order_[first.ingress]->meta) +
+               " (at most one canary per path, as in ingress-nginx); this one is ignored");
+    return;
+  }
+  CanaryBackend canary;
+  canary.ingress = p.order;
+  canary.port = std::move(p.port);
+  canary.policy = policy;
+  canary.line = line;
+  canary.cluster =
+      cluster_for(expansion, p.reference, ingress, FieldSite{&ingress.meta, line, p.rule, p.path});
+  builder_.set_canary(route, std::move(canary));
 }
 
 void Compiler::merge(Expansion& expansion, std::size_t first_order) {
@@ -579,7 +625,15 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
         last_host = builder_.host(p.host_name);
       }
       const std::uint32_t host = last_host;
-      if (is_duplicate(p, host)) continue;
+      const std::uint32_t owner = owner_of(p, host);
+      if (expansion.canary[k]) {
+        attach_canary(expansion, p, host, owner, policy);
+        continue;
+      }
+      if (owner != Route::kNone) {
+        report_duplicate(p, host, owner);
+        continue;
+      }
       Route route;
       route.host = host;
       route.ingress = order;
@@ -593,13 +647,19 @@ void Compiler::merge(Expansion& expansion, std::size_t first_order) {
       route.policy = policy;
       route.cluster = cluster_for(expansion, p.reference, ingress,
                                   FieldSite{&ingress.meta, route.line, p.rule, p.path});
-      builder_.add_route(std::move(route), std::move(p.compiled));
+      claim(p, host, builder_.add_route(std::move(route), std::move(p.compiled)));
     }
 
     const std::uint32_t default_ref = expansion.default_ref[k];
     if (default_ref == Route::kNone) continue;
     const char* field = ingress.legacy ? "spec.backend" : "spec.defaultBackend";
     const int line = ingress.default_backend->line;
+    if (expansion.canary[k]) {
+      report(diagnostics_, Severity::kWarning, ingress, field, line,
+             "is ignored: Portico applies a canary Ingress to the paths of its main Ingress only "
+             "(spec.rules[].http.paths), not to default backends");
+      continue;
+    }
     std::vector<std::uint32_t> targets;
     if (ingress.rules.empty()) {
       // An Ingress without rules sends every request no rule matches to its backend.

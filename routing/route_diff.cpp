@@ -41,6 +41,13 @@ RouteTarget target_of(const RouteTable& table, const Route& route) {
   t.port = route.port;
   if (route.tls != Route::kNone) t.tls_secret = table.tls()[route.tls].secret;
   t.ssl_redirect = route.ssl_redirect;
+  if (route.canary != Route::kNone) {
+    const CanaryBackend& canary = table.canaries()[route.canary];
+    const Cluster& canary_cluster = table.clusters()[canary.cluster];
+    t.canary = canary_cluster.namespace_ + "/" + canary_cluster.service + ":" +
+               (canary.port.by_name() ? canary.port.name : std::to_string(canary.port.number)) +
+               " (" + summarize(table.policies()[canary.policy]) + ")";
+  }
   return t;
 }
 

@@ -19,6 +19,8 @@ struct RouteTarget {
   PortRef port;
   std::string tls_secret;  // "namespace/name", empty without TLS
   bool ssl_redirect = true;
+  // The canary attached to the route: "namespace/service:port (canary rules)", empty without.
+  std::string canary;
   bool operator==(const RouteTarget&) const = default;
 };
 

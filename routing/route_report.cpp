@@ -122,6 +122,12 @@ void write_target(JsonWriter& json, const std::optional<RouteTarget>& target) {
   }
   json.key("sslRedirect");
   json.value(target->ssl_redirect);
+  json.key("canary");
+  if (target->canary.empty()) {
+    json.null();
+  } else {
+    json.value(target->canary);
+  }
   json.end_object();
 }
 
@@ -219,6 +225,7 @@ void write_policy(JsonWriter& json, const Policy& p) {
   if (p.cookie_affinity) {
     json.key("affinityCookie");
     json.value(p.session_cookie_name);
+    text("affinityCookiePath", p.session_cookie_path);
   }
   text("upstreamHashBy", p.upstream_hash_by);
   if (!p.allow_source.empty()) {
@@ -312,6 +319,32 @@ void write_route_fields(JsonWriter& json, const RouteTable& table, const Route& 
   json.value(route.ssl_redirect);
   json.key("policy");
   write_policy(json, table.policy_of(route));
+  json.key("canary");
+  if (route.canary == Route::kNone) {
+    json.null();
+  } else {
+    const CanaryBackend& canary = table.canaries()[route.canary];
+    const Cluster& canary_cluster = table.clusters()[canary.cluster];
+    const IngressRef& canary_ingress = table.ingresses()[canary.ingress];
+    json.begin_object();
+    json.key("ingress");
+    json.value(canary_ingress.namespace_ + "/" + canary_ingress.name);
+    json.key("service");
+    json.value(canary_cluster.service);
+    json.key("port");
+    write_port(json, canary.port);
+    json.key("cluster");
+    json.value(canary_cluster.key);
+    json.key("serviceFound");
+    json.value(canary_cluster.service_found);
+    json.key("endpoints");
+    write_endpoints(json, canary_cluster, nullptr);
+    json.key("policy");
+    write_policy(json, table.policies()[canary.policy]);
+    json.key("line");
+    json.value(canary.line);
+    json.end_object();
+  }
   json.key("tlsSecret");
   if (route.tls == Route::kNone) {
     json.null();
@@ -409,6 +442,19 @@ void render_json(const RouteTable& table, const Diagnostics& diagnostics,
 
 namespace {
 
+std::string backend_text(const RouteTable& table, const Route& route, const ClusterChain* chain);
+
+// "canary: header=X weight=20/100 -> service:port  N/M ready: ...  [ns/canary-ingress]"
+std::string canary_text(const RouteTable& table, const Route& route) {
+  const CanaryBackend& canary = table.canaries()[route.canary];
+  Route as_route;
+  as_route.ingress = canary.ingress;
+  as_route.cluster = canary.cluster;
+  as_route.port = canary.port;
+  std::string policy = summarize(table.policies()[canary.policy]);
+  return policy + " -> " + backend_text(table, as_route, nullptr);
+}
+
 std::string backend_text(const RouteTable& table, const Route& route, const ClusterChain* chain) {
   const Cluster& cluster = table.cluster_of(route);
   const IngressRef& ingress = table.ingress_of(route);
@@ -468,6 +514,7 @@ std::string target_text(const std::optional<RouteTarget>& target) {
       (target->port.by_name() ? target->port.name : std::to_string(target->port.number));
   if (!target->tls_secret.empty()) out += " [TLS " + target->tls_secret + "]";
   if (!target->ssl_redirect) out += " [no ssl-redirect]";
+  if (!target->canary.empty()) out += " [canary " + target->canary + "]";
   return out;
 }
 
@@ -540,6 +587,7 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
     }
     out += "-> " + backend_text(table, route, chain_of(chain, route)) + "\n";
     if (route.policy != 0) out += "      policy: " + summarize(table.policy_of(route)) + "\n";
+    if (route.canary != Route::kNone) out += "      " + canary_text(table, route) + "\n";
     chain_text(chain_of(chain, route), "      ", out);
   }
   if (diff == nullptr && table.default_route() != RouteMatch::kNone) {
@@ -568,6 +616,7 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
                std::string(route.regex ? "Regex" : to_string(route.path_type));
       }
       out += " -> " + backend_text(table, route, chain_of(chain, route)) + "\n";
+      if (route.canary != Route::kNone) out += "      " + canary_text(table, route) + "\n";
       chain_text(chain_of(chain, route), "      ", out);
     }
   }

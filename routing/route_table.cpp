@@ -179,7 +179,8 @@ bool RouteTable::same_as(const RouteTable& other) const {
   return default_route_ == other.default_route_ && routes_ == other.routes_ &&
          clusters_ == other.clusters_ && tls_ == other.tls_ && hosts_ == other.hosts_ &&
          ingresses_ == other.ingresses_ && policies_ == other.policies_ &&
-         host_aliases_ == other.host_aliases_;
+         host_aliases_ == other.host_aliases_ &&
+         canaries_ == other.canaries_;
 }
 
 // ---- RouteTableBuilder
@@ -248,6 +249,11 @@ std::uint32_t RouteTableBuilder::add_default(Route route, bool host_fallback) {
   }
   table_.routes_.push_back(std::move(route));
   return index;
+}
+
+void RouteTableBuilder::set_canary(std::uint32_t route, CanaryBackend canary) {
+  table_.routes_[route].canary = static_cast<std::uint32_t>(table_.canaries_.size());
+  table_.canaries_.push_back(std::move(canary));
 }
 
 std::uint32_t RouteTableBuilder::add_tls(TlsBinding binding) {

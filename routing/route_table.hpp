@@ -75,9 +75,25 @@ struct Route {
   // Plain-HTTP requests to a TLS host are redirected to HTTPS (308) unless the Ingress says
   // ssl-redirect: "false".
   bool ssl_redirect = true;
-  std::uint32_t policy = 0;  // index into RouteTable::policies(); 0: the empty policy
+  std::uint32_t policy = 0;      // index into RouteTable::policies(); 0: the empty policy
+  std::uint32_t canary = kNone;  // index into RouteTable::canaries(), or kNone
 
   bool operator==(const Route&) const = default;
+};
+
+// The backend of a canary Ingress (ingress-nginx's canary: "true") attached to the route of the
+// main Ingress with the same host and path: the requests its CanaryPolicy selects go to `cluster`
+// instead of the route's. Of the canary Ingress's other annotations only cookie affinity and
+// upstream-hash-by apply (to its own backend), as in ingress-nginx; the rest is the main
+// route's.
+struct CanaryBackend {
+  std::uint32_t ingress = 0;  // the canary Ingress, into RouteTable::ingresses()
+  std::uint32_t cluster = 0;  // into RouteTable::clusters()
+  PortRef port;               // as the canary Ingress names it
+  std::uint32_t policy = 0;   // the canary Ingress's policy, into RouteTable::policies()
+  int line = 0;               // where the canary's path is declared
+
+  bool operator==(const CanaryBackend&) const = default;
 };
 
 // A TLS binding: a host of spec.tls and the Secret that holds its certificate.
@@ -120,6 +136,8 @@ class RouteTable {
   // What annotations ask of routes; [0] is the empty policy.
   const std::vector<Policy>& policies() const { return policies_; }
   const Policy& policy_of(const Route& route) const { return policies_[route.policy]; }
+  // Canary backends routes refer to (Route::canary).
+  const std::vector<CanaryBackend>& canaries() const { return canaries_; }
   const std::vector<IngressRef>& ingresses() const { return ingresses_; }
   // Host names by index: lower-case, "*.example.com" for a wildcard, "" for "every host".
   const std::vector<std::string>& hosts() const { return hosts_; }
@@ -163,6 +181,7 @@ class RouteTable {
   std::vector<Cluster> clusters_;
   std::vector<TlsBinding> tls_;
   std::vector<Policy> policies_{1};
+  std::vector<CanaryBackend> canaries_;
   std::vector<IngressRef> ingresses_;
   std::vector<std::string> hosts_;
   std::vector<std::pair<std::string, std::uint32_t>> host_aliases_;

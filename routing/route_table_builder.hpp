@@ -39,6 +39,10 @@ class RouteTableBuilder {
   // table-wide default.
   std::uint32_t add_default(Route route, bool host_fallback);
   std::uint32_t add_tls(TlsBinding binding);
+  // Attaches a canary backend to route `route` (an index add_route returned).
+  void set_canary(std::uint32_t route, CanaryBackend canary);
+  const Route& route(std::uint32_t index) const { return table_.routes()[index]; }
+  const CanaryBackend& canary(std::uint32_t index) const { return table_.canaries()[index]; }
 
   std::shared_ptr<const RouteTable> build();
 

@@ -53,7 +53,6 @@ TEST(Annotations, EachHonouredAnnotationParsesIntoItsPolicyField) {
           {N + "canary-weight", "20"},
           {N + "affinity", "cookie"},
           {N + "session-cookie-name", "route"},
-          {N + "upstream-hash-by", "$http_x_user$request_uri"},
           {N + "allowlist-source-range", "10.0.0.0/8, 192.168.1.7, 2001:db8::/32"},
           {N + "limit-rps", "50"},
           {N + "enable-cors", "true"},
@@ -85,7 +84,6 @@ TEST(Annotations, EachHonouredAnnotationParsesIntoItsPolicyField) {
   EXPECT_EQ(p.canary.weight, 20);
   EXPECT_TRUE(p.cookie_affinity);
   EXPECT_EQ(p.session_cookie_name, "route");
-  EXPECT_EQ(p.upstream_hash_by, "$http_x_user$request_uri");
   EXPECT_EQ(p.allow_source.size(), 3u);
   EXPECT_EQ(p.limit_rps, 50);
   EXPECT_TRUE(p.cors.enabled);
@@ -371,38 +369,6 @@ spec: {ingressClassName: nginx, defaultBackend: {service: {name: b, port: {numbe
                       "\"support\":\"refused\""),
             std::string::npos)
       << json;
-}
-
-// A canary never takes its main Ingress's path, even when it is older (it is merged last).
-TEST(Annotations, ACanaryNeverTakesThePathOfItsMainIngress) {
-  CompileResult r = compile_yaml(R"(
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: shop-canary
-  namespace: web
-  creationTimestamp: "2020-01-01T00:00:00Z"
-  annotations: {nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-weight: "10"}
-spec:
-  rules:
-  - host: shop.example
-    http:
-      paths: [{path: /, pathType: Prefix, backend: {service: {name: shop-v2, port: {number: 80}}}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: shop, namespace: web, creationTimestamp: "2024-01-01T00:00:00Z"}
-spec:
-  rules:
-  - host: shop.example
-    http:
-      paths: [{path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}]
-)");
-  EXPECT_EQ(route_for(*r.table, "shop.example", "/"), "shop:80");
-  EXPECT_EQ(count_diagnostics(r.diagnostics, Severity::kWarning, "spec.rules[0].http.paths[0].path",
-                              "is the canary of Ingress web/shop"),
-            1)
-      << dump(r.diagnostics);
 }
 
 // ingress-nginx's rewrite-target: the whole path becomes the target, $N from the route's regex.

@@ -33,7 +33,14 @@ struct ServeConfig {
   std::chrono::milliseconds request_header_timeout{30'000};
   std::chrono::milliseconds upstream_idle_timeout{60'000};  // pooled upstream connections
   std::size_t upstream_idle_per_endpoint = 64;  // pooled connections kept per endpoint per worker
+  // The access log (access_log.hpp): off, or written to "stdout" or a file path.
   bool access_log = true;
+  std::string access_log_sink = "stdout";
+  // Per-request series by Ingress and Service (request_series.hpp); the process-wide counters of
+  // metrics.hpp are kept either way.
+  bool request_metrics = true;
+  // Whether a request's times are taken and its end recorded.
+  bool records_requests() const { return access_log || request_metrics; }
   std::string log_level = "info";  // error, warn, info, debug
   // More Prometheus text for /metrics from the sources (cluster mode's watch counters); may be
   // empty. Called on the admin thread.

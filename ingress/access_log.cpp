@@ -269,6 +269,7 @@ void AccessLog::run() {
 }
 
 bool AccessLog::write_all(std::string_view bytes) {
+  if (giving_up_.load()) return false;
   std::chrono::steady_clock::time_point stuck_since{};
   while (!bytes.empty()) {
     if (!regular_file_) {

@@ -32,12 +32,13 @@ class PublicationMetrics {
   }
 
   void render(std::string& out) const {
-    out += "# HELP portico_table_publication_duration_seconds Compiling and publishing a routing "
-           "table, by result.\n# TYPE portico_table_publication_duration_seconds histogram\n";
+    out +=
+        "# HELP portico_table_publication_duration_seconds Compiling and publishing a routing "
+        "table, by result.\n# TYPE portico_table_publication_duration_seconds histogram\n";
     std::lock_guard lock(mutex_);
     for (std::size_t o = 0; o < 3; ++o) {
-      const std::string result = std::string(
-          watch::to_string(static_cast<watch::PublishResult::Outcome>(o)));
+      const std::string result =
+          std::string(watch::to_string(static_cast<watch::PublishResult::Outcome>(o)));
       std::uint64_t cumulative = 0;
       char text[64];
       for (std::size_t b = 0; b <= kBounds.size(); ++b) {
@@ -47,8 +48,8 @@ class PublicationMetrics {
         } else {
           std::snprintf(text, sizeof text, "+Inf");
         }
-        out += "portico_table_publication_duration_seconds_bucket{result=\"" + result +
-               "\",le=\"" + text + "\"} " + std::to_string(cumulative) + "\n";
+        out += "portico_table_publication_duration_seconds_bucket{result=\"" + result + "\",le=\"" +
+               text + "\"} " + std::to_string(cumulative) + "\n";
       }
       std::snprintf(text, sizeof text, "%.6f", sums_[o]);
       out += "portico_table_publication_duration_seconds_sum{result=\"" + result + "\"} " + text +

@@ -7,9 +7,8 @@ namespace portico::ingress {
 
 namespace {
 
-constexpr std::array<std::string_view, static_cast<std::size_t>(MethodLabel::kCount)>
-    kMethodNames = {"GET",     "HEAD",    "POST",  "PUT",   "DELETE",
-                    "CONNECT", "OPTIONS", "TRACE", "PATCH", "other"};
+constexpr std::array<std::string_view, static_cast<std::size_t>(MethodLabel::kCount)> kMethodNames =
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other"};
 
 // Tables kept in the cache: the serving one and those requests in flight may still use.
 constexpr std::size_t kCachedTables = 4;
@@ -110,7 +109,7 @@ void RequestSeriesRegistry::WorkerSeries::record(const RequestSample& s) {
 RequestSeriesRegistry::RequestSeriesRegistry(unsigned workers) {
   for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerSeries>());
   std::lock_guard lock(mutex_);
-  id_for("", "", "");             // kUnrouted
+  id_for("", "", "");            // kUnrouted
   id_for("", "(overflow)", "");  // kOverflow
 }
 
@@ -187,9 +186,10 @@ void RequestSeriesRegistry::render(const std::shared_ptr<const routing::RouteTab
   };
   static constexpr const char* kClasses[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 
-  out += "# HELP portico_http_requests_total Requests answered, by Ingress, Service, method and "
-         "status class (namespace, ingress and service are empty when no route matched).\n"
-         "# TYPE portico_http_requests_total counter\n";
+  out +=
+      "# HELP portico_http_requests_total Requests answered, by Ingress, Service, method and "
+      "status class (namespace, ingress and service are empty when no route matched).\n"
+      "# TYPE portico_http_requests_total counter\n";
   for (std::size_t i = 0; i < live.size(); ++i) {
     for (std::size_t m = 0; m < SeriesCounters::kMethods; ++m) {
       for (std::size_t k = 0; k < 6; ++k) {

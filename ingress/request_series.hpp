@@ -48,8 +48,8 @@ std::string_view to_string(MethodLabel method);
 
 // Histogram bucket upper bounds, in microseconds (exported in seconds).
 inline constexpr std::array<std::uint32_t, 14> kDurationBucketsUs = {
-    500, 1'000, 2'500, 5'000, 10'000, 25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000,
-    2'500'000, 5'000'000, 10'000'000};
+    500,     1'000,   2'500,   5'000,     10'000,    25'000,    50'000,
+    100'000, 250'000, 500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000};
 
 // The counters of one label set in one worker.
 struct SeriesCounters {

@@ -59,7 +59,7 @@ void append_json_string(std::string& out, std::string_view text);
 class AccessLog {
  public:
   static constexpr std::size_t kHandOffBytes = 32 * 1024;
-  static constexpr std::size_t kQueueLimit = 1024 * 1024;  // per worker
+  static constexpr std::size_t kQueueLimit = 4 * 1024 * 1024;  // per worker
   static constexpr auto kFlushInterval = std::chrono::milliseconds(100);
 
   // `where`: "stdout", or a file path (opened for appending, created 0644). Null with `error`

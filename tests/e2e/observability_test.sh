@@ -235,8 +235,9 @@ P_ADMIN=$(free_port)
 stuck_pid=$!
 pids+=($stuck_pid)
 wait_ready "$stuck_pid" "$P_ADMIN" || { cat "$work/stuck.err"; exit 1; }
-out=$(timeout 60 h2load -n 20000 -c 4 -m 10 -H ':authority: shop.test' "http://127.0.0.1:$P_HTTP/" 2>&1)
-check "20000 h2c requests complete while the log sink is blocked" "20000 20000 0 0" \
+# 40,000 lines of ~330 bytes: more than the pipe and both workers' 4 MiB queues hold.
+out=$(timeout 60 h2load -n 40000 -c 4 -m 10 -H ':authority: shop.test' "http://127.0.0.1:$P_HTTP/" 2>&1)
+check "40000 h2c requests complete while the log sink is blocked" "40000 40000 0 0" \
   "$(awk '/^requests:/ { print $2, $8, $10, $12 }' <<<"$out")"
 check "an HTTP/1.1 request is answered at once after that" "200" \
   "$(curl -s -m 2 -o /dev/null -w '%{http_code}' -H 'Host: shop.test' "http://127.0.0.1:$P_HTTP/")"

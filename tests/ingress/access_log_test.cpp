@@ -19,7 +19,9 @@ std::string quoted(std::string_view text) {
   return out;
 }
 
-TEST(JsonString, PlainTextPassesThrough) { EXPECT_EQ(quoted("/api/v1?x=1"), "\"/api/v1?x=1\""); }
+TEST(JsonString, PlainTextPassesThrough) {
+  EXPECT_EQ(quoted("/api/v1?x=1"), "\"/api/v1?x=1\"");
+}
 
 TEST(JsonString, QuotesBackslashesAndControlCharactersAreEscaped) {
   EXPECT_EQ(quoted("a\"b\\c"), R"("a\"b\\c")");
@@ -33,9 +35,9 @@ TEST(JsonString, WellFormedUtf8IsKept) {
 
 TEST(JsonString, BytesThatAreNotUtf8BecomeLatin1Escapes) {
   EXPECT_EQ(quoted("\xff"), R"("\u00ff")");
-  EXPECT_EQ(quoted("\xc3"), R"("\u00c3")");              // truncated sequence
-  EXPECT_EQ(quoted("\xc0\xaf"), R"("\u00c0\u00af")");    // overlong '/'
-  EXPECT_EQ(quoted("\xed\xa0\x80"), R"("\u00ed\u00a0\u0080")");  // a UTF-16 surrogate
+  EXPECT_EQ(quoted("\xc3"), R"("\u00c3")");                                // truncated sequence
+  EXPECT_EQ(quoted("\xc0\xaf"), R"("\u00c0\u00af")");                      // overlong '/'
+  EXPECT_EQ(quoted("\xed\xa0\x80"), R"("\u00ed\u00a0\u0080")");            // a UTF-16 surrogate
   EXPECT_EQ(quoted("\xf4\x90\x80\x80"), R"("\u00f4\u0090\u0080\u0080")");  // above U+10FFFF
   EXPECT_EQ(quoted("a\xe2\x82z"), R"("a\u00e2\u0082z")");
 }

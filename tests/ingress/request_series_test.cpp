@@ -24,8 +24,9 @@ std::string ingress(const std::string& ns, const std::string& name, const std::s
          ", namespace: " + ns + "}\nspec:\n  rules:\n  - host: " + name +
          ".test\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: "
          "{name: " +
-         service + ", port: {number: 80}}}}\n      - {path: /b, pathType: Prefix, backend: "
-                   "{service: {name: " +
+         service +
+         ", port: {number: 80}}}}\n      - {path: /b, pathType: Prefix, backend: "
+         "{service: {name: " +
          service + ", port: {number: 80}}}}\n";
 }
 
@@ -68,19 +69,31 @@ TEST(RequestSeriesRegistry, ScrapeSumsWorkersAndShowsOnlyTheServingTablesLabelSe
   std::string out;
   registry.render(both, out);
   // Two routes per Ingress, one request per route and worker.
-  EXPECT_NE(out.find(R"(portico_http_requests_total{namespace="shop",ingress="web",service="api",method="GET",code="2xx"} 2)"),
-            std::string::npos)
+  EXPECT_NE(
+      out.find(
+          R"(portico_http_requests_total{namespace="shop",ingress="web",service="api",method="GET",code="2xx"} 2)"),
+      std::string::npos)
       << out;
-  EXPECT_NE(out.find(R"(portico_http_requests_total{namespace="shop",ingress="web",service="api",method="GET",code="5xx"} 2)"),
-            std::string::npos);
-  EXPECT_NE(out.find(R"(portico_http_request_duration_seconds_bucket{namespace="shop",ingress="web",service="api",le="0.0005"} 2)"),
-            std::string::npos);
-  EXPECT_NE(out.find(R"(portico_http_request_duration_seconds_bucket{namespace="shop",ingress="web",service="api",le="5"} 4)"),
-            std::string::npos);
-  EXPECT_NE(out.find(R"(portico_http_request_duration_seconds_sum{namespace="shop",ingress="web",service="api"} 6.000600)"),
-            std::string::npos);
-  EXPECT_NE(out.find(R"(portico_upstream_response_duration_seconds_count{namespace="shop",ingress="web",service="api"} 2)"),
-            std::string::npos);
+  EXPECT_NE(
+      out.find(
+          R"(portico_http_requests_total{namespace="shop",ingress="web",service="api",method="GET",code="5xx"} 2)"),
+      std::string::npos);
+  EXPECT_NE(
+      out.find(
+          R"(portico_http_request_duration_seconds_bucket{namespace="shop",ingress="web",service="api",le="0.0005"} 2)"),
+      std::string::npos);
+  EXPECT_NE(
+      out.find(
+          R"(portico_http_request_duration_seconds_bucket{namespace="shop",ingress="web",service="api",le="5"} 4)"),
+      std::string::npos);
+  EXPECT_NE(
+      out.find(
+          R"(portico_http_request_duration_seconds_sum{namespace="shop",ingress="web",service="api"} 6.000600)"),
+      std::string::npos);
+  EXPECT_NE(
+      out.find(
+          R"(portico_upstream_response_duration_seconds_count{namespace="shop",ingress="web",service="api"} 2)"),
+      std::string::npos);
 
   std::string later;
   registry.render(table(ingress("shop", "web", "api")), later);

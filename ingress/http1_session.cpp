@@ -127,11 +127,12 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
                             const ConnectionInfo& info, Deadline& deadline) {
   const ServeConfig& config = worker.config();
   WorkerMetrics& metrics = worker.metrics();
-  WorkerMetrics::add(metrics.open_connections[0]);
+  WorkerMetrics::Counter& open = metrics.open_connections[0][info.tls ? 1 : 0];
+  WorkerMetrics::add(open);
   struct Closing {
-    WorkerMetrics& m;
-    ~Closing() { WorkerMetrics::sub(m.open_connections[0]); }
-  } closing{metrics};
+    WorkerMetrics::Counter& open;
+    ~Closing() { WorkerMetrics::sub(open); }
+  } closing{open};
   // Kept for the connection: its requests after the first allocate nothing here.
   RequestReader request_reader(buffer, kClientRead);
   request_reader.limit(
@@ -187,10 +188,8 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
     }
     std::chrono::steady_clock::time_point started;
     std::chrono::system_clock::time_point started_wall;
-    if (config.access_log) {
-      started = std::chrono::steady_clock::now();
-      started_wall = std::chrono::system_clock::now();
-    }
+    if (config.records_requests()) started = std::chrono::steady_clock::now();
+    if (config.access_log) started_wall = std::chrono::system_clock::now();
     WorkerMetrics::add(metrics.requests_by_protocol[0]);
     const MessageHead& request = request_reader.head();
     const RequestParser& parser = request_reader.parser();
@@ -225,12 +224,35 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
       co_return;
     }
     const std::string_view host = authority.empty() && host_field ? *host_field : authority;
+    // What the request's end records (metrics, access log): set as routing learns them.
+    std::uint32_t series = RequestSeriesRegistry::kUnrouted;
+    const routing::IngressRef* ingress_ref = nullptr;
+    const routing::Cluster* cluster_ref = nullptr;
+    std::string_view request_id;
+    auto finish = [&](unsigned status, std::uint64_t bytes_in, std::uint64_t bytes_out,
+                      std::string_view upstream_key,
+                      std::chrono::steady_clock::time_point upstream_ready) {
+      if (!config.records_requests()) return;
+      const auto now = std::chrono::steady_clock::now();
+      using std::chrono::microseconds;
+      worker.finish_request(
+          AccessRecord{started_wall, request_id, info.client_address, request.method_string(), host,
+                       path, request.version() >= 11 ? "HTTP/1.1" : "HTTP/1.0", status, bytes_in,
+                       bytes_out, std::chrono::duration_cast<microseconds>(now - started),
+                       upstream_key,
+                       std::chrono::duration_cast<microseconds>(upstream_ready - started),
+                       ingress_ref ? std::string_view(ingress_ref->namespace_) : "",
+                       ingress_ref ? std::string_view(ingress_ref->name) : "",
+                       cluster_ref ? std::string_view(cluster_ref->service) : ""},
+          series);
+    };
     // The body of a request we answer ourselves is not read: such a connection closes after.
     auto answer = [&](unsigned status, std::string_view location = {},
                       SetFields fields = {}) -> Awaitable<bool> {
       if (!request_reader.done()) keep_alive = false;
       metrics.count_response(status);
       bool ok = co_await send_status(client, out, status, keep_alive, location, fields);
+      finish(status, request_reader.header_bytes(), ok ? out.size() : 0, {}, {});
       co_return ok&& keep_alive;
     };
 
@@ -242,6 +264,9 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
       continue;
     }
     const routing::Route& route = table.routes()[match.route];
+    series = snapshot.series_of(match.route);
+    ingress_ref = &table.ingress_of(route);
+    cluster_ref = &table.clusters()[match.cluster];
     if (redirects_to_https(route, info.tls, config)) {
       // 308 keeps the method and body, unlike 301.
       if (!co_await answer(308, https_redirect_location(host, target, worker.https_port())))
@@ -273,8 +298,8 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
                                       request.find(http::field::cookie).value_or(""), &request},
                          worker.pool().random());
       match.cluster = choice.cluster;
+      cluster_ref = &table.clusters()[match.cluster];
     }
-    const routing::Cluster& cluster = table.clusters()[match.cluster];
     // proxy-body-size, else --max-body-size; 0: no limit. A declared length beyond it is
     // refused before anything goes upstream.
     const std::optional<std::uint64_t> route_body_size = table.policy_of(route).body_size;
@@ -317,7 +342,7 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
     }
     RequestId generated;
     out.clear();
-    const std::string_view request_id =
+    request_id =
         append_upstream_request(out, request,
                                 ForwardContext{info.client_address, info.tls ? "https" : "http",
                                                host, info.local_port, upgrade},
@@ -464,7 +489,7 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
     {
       // ---- response to the client
       std::chrono::steady_clock::time_point upstream_ready;
-      if (config.access_log) upstream_ready = std::chrono::steady_clock::now();
+      if (config.records_requests()) upstream_ready = std::chrono::steady_clock::now();
       InFlight in_flight;
       in_flight.start(upstream->target);
       Socket& socket = *upstream->socket;
@@ -567,17 +592,7 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
       }
       WorkerMetrics::add(metrics.bytes_in, bytes_in);
       WorkerMetrics::add(metrics.bytes_out, bytes_out);
-      if (config.access_log) {
-        const routing::IngressRef& ingress = table.ingress_of(route);
-        auto now = std::chrono::steady_clock::now();
-        write_access_log(AccessRecord{
-            started_wall, request_id, info.client_address, request.method_string(), host, path,
-            client_version >= 11 ? "HTTP/1.1" : "HTTP/1.0", status, bytes_in, bytes_out,
-            std::chrono::duration_cast<std::chrono::microseconds>(now - started),
-            upstream->target->key,
-            std::chrono::duration_cast<std::chrono::microseconds>(now - upstream_ready),
-            ingress.namespace_, ingress.name, cluster.service});
-      }
+      finish(status, bytes_in, bytes_out, upstream->target->key, upstream_ready);
 
       if (switching && ok) {
         // WebSocket (or any upgrade): bytes both ways until either side closes. What the

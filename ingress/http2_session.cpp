@@ -84,11 +84,12 @@ Awaitable<void> serve_http2(Worker& worker, Stream& stream, beast::flat_buffer& 
                             const ConnectionInfo& info, Deadline& deadline) {
   constexpr auto kProtocol = static_cast<std::size_t>(Protocol::kHttp2);
   WorkerMetrics& metrics = worker.metrics();
-  WorkerMetrics::add(metrics.open_connections[kProtocol]);
+  WorkerMetrics::Counter& open = metrics.open_connections[kProtocol][info.tls ? 1 : 0];
+  WorkerMetrics::add(open);
   struct Closing {
-    WorkerMetrics& m;
-    ~Closing() { WorkerMetrics::sub(m.open_connections[kProtocol]); }
-  } closing{metrics};
+    WorkerMetrics::Counter& open;
+    ~Closing() { WorkerMetrics::sub(open); }
+  } closing{open};
   Socket& socket = lowest_layer(stream);
   deadline.clear_client();  // the sniffing / handshake deadline is over
 

@@ -120,7 +120,9 @@ class Relay {
   void fill_ring();
   // Relays the response body through the stream's ring. True when it was read completely.
   Awaitable<bool> relay_body();
-  void log(unsigned status);
+  // The end of the request: metrics and the access log line. `upstream`: the endpoint that
+  // answered, empty when the proxy answered itself.
+  void finish(unsigned status, std::string_view upstream);
   Socket& upstream() { return *stream_.upstream->socket; }
   // The upstream's next operation must finish within `timeout` (the route's read or send one).
   void arm(std::chrono::milliseconds timeout) {
@@ -140,6 +142,7 @@ class Relay {
   const routing::RouteTable* table_ = nullptr;
   routing::RouteMatch match_;
   BackendChoice choice_;
+  std::uint32_t series_ = RequestSeriesRegistry::kUnrouted;
 
   std::chrono::steady_clock::time_point started_;
   std::chrono::system_clock::time_point started_wall_;
@@ -187,14 +190,14 @@ void Relay::answer(unsigned status, std::string_view location, SetFields fields)
   stream_.response_body.assign({body, body_length});
   stream_.response_eof = true;
   connection_.submit_response(stream_, block.fields(), body_length > 0);
+  bytes_out_ += stream_.header_text.size() + body_length;
+  finish(status, {});
 }
 
 bool Relay::route() {
   WorkerMetrics::add(metrics_.requests_by_protocol[static_cast<int>(Protocol::kHttp2)]);
-  if (config_.access_log) {
-    started_ = std::chrono::steady_clock::now();
-    started_wall_ = std::chrono::system_clock::now();
-  }
+  if (config_.records_requests()) started_ = std::chrono::steady_clock::now();
+  if (config_.access_log) started_wall_ = std::chrono::system_clock::now();
   bytes_in_ = stream_.header_bytes;
 
   // ---- validate (nghttp2 has checked the pseudo-header fields RFC 9113 requires)
@@ -223,6 +226,7 @@ bool Relay::route() {
     answer(404);
     return false;
   }
+  series_ = snapshot_.series_of(match_.route);
   const routing::Route& route = table_->routes()[match_.route];
   if (redirects_to_https(route, info_.tls, config_)) {
     // 308 keeps the method and body, unlike 301.
@@ -457,18 +461,25 @@ Awaitable<bool> Relay::relay_body() {
   }
 }
 
-void Relay::log(unsigned status) {
-  const routing::Route& route = table_->routes()[match_.route];
-  const routing::Cluster& cluster = table_->clusters()[match_.cluster];
-  const routing::IngressRef& ingress = table_->ingress_of(route);
-  auto now = std::chrono::steady_clock::now();
-  write_access_log(
+void Relay::finish(unsigned status, std::string_view upstream) {
+  if (!config_.records_requests()) return;
+  const routing::IngressRef* ingress = nullptr;
+  const routing::Cluster* cluster = nullptr;
+  if (table_ != nullptr && match_) {
+    ingress = &table_->ingress_of(table_->routes()[match_.route]);
+    cluster = &table_->clusters()[match_.cluster];
+  }
+  const auto now = std::chrono::steady_clock::now();
+  using std::chrono::microseconds;
+  worker_.finish_request(
       AccessRecord{started_wall_, request_id_, info_.client_address, stream_.method, host_, path_,
                    "HTTP/2", status, bytes_in_, bytes_out_,
-                   std::chrono::duration_cast<std::chrono::microseconds>(now - started_),
-                   stream_.upstream->target->key,
-                   std::chrono::duration_cast<std::chrono::microseconds>(now - upstream_ready_),
-                   ingress.namespace_, ingress.name, cluster.service});
+                   std::chrono::duration_cast<microseconds>(now - started_), upstream,
+                   std::chrono::duration_cast<microseconds>(upstream_ready_ - started_),
+                   ingress ? std::string_view(ingress->namespace_) : "",
+                   ingress ? std::string_view(ingress->name) : "",
+                   cluster ? std::string_view(cluster->service) : ""},
+      series_);
 }
 
 }  // namespace
@@ -691,7 +702,7 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
   }
 
   // ---- response
-  if (r.config_.access_log) r.upstream_ready_ = std::chrono::steady_clock::now();
+  if (r.config_.records_requests()) r.upstream_ready_ = std::chrono::steady_clock::now();
   r.in_flight_.start(stream.upstream->target);
   const unsigned status = response.head().status();
   if (status == 101) {
@@ -714,7 +725,7 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
   Deadline::disarm(r.watch_);
   WorkerMetrics::add(metrics.bytes_in, r.bytes_in_);
   WorkerMetrics::add(metrics.bytes_out, r.bytes_out_);
-  if (r.config_.access_log) r.log(status);
+  r.finish(status, stream.upstream->target->key);
   // Bytes after the end of the response mean a confused upstream: not reused.
   if (complete && upstream_keep_alive && !stream.closed && stream.upstream_buffer.size() == 0)
     worker.pool().give_back(*stream.upstream);

@@ -25,7 +25,8 @@ struct alignas(64) WorkerMetrics {
   Counter bytes_in{0};
   Counter bytes_out{0};
   Counter connections_refused{0};  // over max_connections_per_worker
-  std::array<Counter, static_cast<std::size_t>(Protocol::kCount)> open_connections{};
+  // [protocol][tls]
+  std::array<std::array<Counter, 2>, static_cast<std::size_t>(Protocol::kCount)> open_connections{};
   std::array<Counter, static_cast<std::size_t>(Protocol::kCount)> requests_by_protocol{};
 
   void count_response(unsigned status) {

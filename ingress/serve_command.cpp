@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "ingress/publication_metrics.hpp"
 #include "ingress/server.hpp"
 #include "routing/compiler.hpp"
 #include "tls/cert_store.hpp"
@@ -47,7 +48,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   ServeConfig config;
   std::string http = "0.0.0.0:8080", https = "0.0.0.0:8443", admin = "127.0.0.1:9901";
   std::string grace = "30s", connect = "5s", upstream = "60s", idle = "75s", header = "30s";
-  std::string balance = "round-robin", access_log = "on";
+  std::string balance = "round-robin", access_log = "stdout", request_metrics = "on";
   std::string body_size = "1m", body_read = "60s";
   std::uint64_t request_line = config.max_request_line, header_bytes = config.max_header_bytes,
                 header_fields = config.max_header_fields;
@@ -99,7 +100,9 @@ int run_serve_command(const std::vector<std::string>& args) {
       po::value<std::size_t>(&config.max_keepalive_requests)->default_value(1'000),
       "requests per HTTP/1.1 connection, the last answered with Connection: close (0: no limit)")(
       "access-log", po::value<std::string>(&access_log)->default_value(access_log),
-      "on (JSON lines on stdout) or off")(
+      "JSON lines: stdout, a file PATH (appended), or off")(
+      "request-metrics", po::value<std::string>(&request_metrics)->default_value(request_metrics),
+      "on or off: /metrics series by Ingress and Service (requests, durations, bytes)")(
       "log-level", po::value<std::string>(&config.log_level)->default_value("info"),
       "error, warn, info or debug");
   po::options_description cluster("cluster mode");
@@ -203,9 +206,13 @@ int run_serve_command(const std::vector<std::string>& args) {
   } else {
     return fail("--load-balance \"" + balance + "\": accepted: round-robin, least-request");
   }
-  if (access_log != "on" && access_log != "off")
-    return fail("--access-log \"" + access_log + "\": accepted: on, off");
-  config.access_log = access_log == "on";
+  // "on" is what earlier versions (and the chart) say for stdout.
+  if (access_log.empty()) return fail("--access-log \"\": accepted: stdout, off, or a file path");
+  config.access_log = access_log != "off";
+  config.access_log_sink = access_log == "on" ? "stdout" : access_log;
+  if (request_metrics != "on" && request_metrics != "off")
+    return fail("--request-metrics \"" + request_metrics + "\": accepted: on, off");
+  config.request_metrics = request_metrics == "on";
 
   routing::CompileOptions compile_options;
   compile_options.ingress_class = config.ingress_class;
@@ -225,6 +232,11 @@ int run_serve_command(const std::vector<std::string>& args) {
           if (d.severity != routing::Severity::kInfo) std::cerr << "  " << format(d) << "\n";
         }
       });
+
+  auto publications = std::make_shared<PublicationMetrics>();
+  publisher.on_publish([publications](const watch::Snapshot&, const watch::PublishResult& result) {
+    publications->observe(result);
+  });
 
   auto log = [](std::string_view line) { std::cerr << "portico: " << line << "\n"; };
   watch::SourceSet sources(publisher);
@@ -312,6 +324,13 @@ int run_serve_command(const std::vector<std::string>& args) {
       return out;
     };
   }
+
+  config.extra_metrics = [publications, sources_metrics = std::move(config.extra_metrics)] {
+    std::string out;
+    publications->render(out);
+    if (sources_metrics) out += sources_metrics();
+    return out;
+  };
 
   std::unique_ptr<watch::ManifestWatcher> watcher;
   if (!config.manifests.empty()) {

@@ -42,7 +42,14 @@ struct ServeConfig {
   std::chrono::milliseconds body_read_timeout{60'000};  // between two reads of a request body: 408
   std::size_t max_connections_per_worker = 16'384;      // beyond: accepted and closed at once
   std::size_t max_keepalive_requests = 1'000;           // HTTP/1.1: Connection: close on the last
+  // The access log (access_log.hpp): off, or written to "stdout" or a file path.
   bool access_log = true;
+  std::string access_log_sink = "stdout";
+  // Per-request series by Ingress and Service (request_series.hpp); the process-wide counters of
+  // metrics.hpp are kept either way.
+  bool request_metrics = true;
+  // Whether a request's times are taken and its end recorded.
+  bool records_requests() const { return access_log || request_metrics; }
   std::string log_level = "info";  // error, warn, info, debug
   // More Prometheus text for /metrics from the sources (cluster mode's watch counters); may be
   // empty. Called on the admin thread.

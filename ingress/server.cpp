@@ -11,8 +11,10 @@
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <iostream>
+#include <stdexcept>
 #include <thread>
 
+#include "ingress/build_info.hpp"
 #include "routing/route_report.hpp"
 
 namespace portico::ingress {
@@ -119,8 +121,16 @@ Server::Server(ServeConfig config, watch::Publisher& publisher)
     : config_(std::move(config)), publisher_(publisher) {
   unsigned n =
       config_.workers != 0 ? config_.workers : std::max(1u, std::thread::hardware_concurrency());
-  for (unsigned i = 0; i < n; ++i)
-    workers_.push_back(std::make_unique<Worker>(i, config_, publisher_));
+  if (config_.request_metrics) series_ = std::make_unique<RequestSeriesRegistry>(n);
+  if (config_.access_log) {
+    std::string error;
+    access_log_ = AccessLog::open(config_.access_log_sink, n, error);
+    if (!access_log_) throw std::runtime_error("--access-log " + error);
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(
+        i, config_, publisher_, RequestRecorders{series_.get(), access_log_.get()}));
+  }
 }
 
 Server::~Server() {
@@ -172,6 +182,7 @@ int Server::run(std::function<void()> on_hangup) {
   };
   flush();
 
+  if (access_log_) access_log_->start();
   for (auto& w : workers_) w->start();
   if (admin_) admin_->start();
   std::cerr << "portico: serving";
@@ -211,6 +222,10 @@ int Server::run(std::function<void()> on_hangup) {
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   if (admin_) admin_->stop();
+  if (access_log_) {
+    for (auto& w : workers_) w->flush_access_log();
+    access_log_->stop();
+  }
   std::fflush(stdout);
   std::cerr << "portico: stopped" << std::endl;
   return 0;
@@ -241,18 +256,22 @@ std::string Server::metrics_text() const {
     line("portico_http_responses_total", std::string("code=\"") + kClasses[c] + "\"",
          sum([c](const WorkerMetrics& m) { return m.responses_by_class[c].load(); }));
   }
-  out += "# HELP portico_http_requests_total Requests received, by protocol.\n";
-  out += "# TYPE portico_http_requests_total counter\n";
-  line("portico_http_requests_total", "protocol=\"http1\"",
+  out += "# HELP portico_http_protocol_requests_total Requests received, by protocol.\n";
+  out += "# TYPE portico_http_protocol_requests_total counter\n";
+  line("portico_http_protocol_requests_total", "protocol=\"http1\"",
        sum([](const WorkerMetrics& m) { return m.requests_by_protocol[0].load(); }));
-  line("portico_http_requests_total", "protocol=\"http2\"",
+  line("portico_http_protocol_requests_total", "protocol=\"http2\"",
        sum([](const WorkerMetrics& m) { return m.requests_by_protocol[1].load(); }));
-  out += "# HELP portico_open_connections Client connections open, by protocol.\n";
+  out += "# HELP portico_open_connections Client connections open, by protocol and TLS.\n";
   out += "# TYPE portico_open_connections gauge\n";
-  line("portico_open_connections", "protocol=\"http1\"",
-       sum([](const WorkerMetrics& m) { return m.open_connections[0].load(); }));
-  line("portico_open_connections", "protocol=\"http2\"",
-       sum([](const WorkerMetrics& m) { return m.open_connections[1].load(); }));
+  for (std::size_t p = 0; p < 2; ++p) {
+    for (std::size_t tls = 0; tls < 2; ++tls) {
+      line("portico_open_connections",
+           std::string(p == 0 ? "protocol=\"http1\"" : "protocol=\"http2\"") +
+               (tls != 0 ? ",tls=\"true\"" : ",tls=\"false\""),
+           sum([p, tls](const WorkerMetrics& m) { return m.open_connections[p][tls].load(); }));
+    }
+  }
   out +=
       "# HELP portico_connections_refused_total Client connections closed at once: the "
       "worker had --max-connections-per-worker.\n";
@@ -278,6 +297,36 @@ std::string Server::metrics_text() const {
   line("portico_bytes_total", "direction=\"out\"",
        sum([](const WorkerMetrics& m) { return m.bytes_out.load(); }));
 
+  auto snapshot = publisher_.current();
+  if (series_) series_->render(snapshot ? snapshot->table : nullptr, out);
+  if (series_) {
+    out += "# HELP portico_metrics_label_sets Label sets (namespace, ingress, service) known.\n";
+    out += "# TYPE portico_metrics_label_sets gauge\n";
+    line("portico_metrics_label_sets", "", series_->size());
+  }
+  if (access_log_) {
+    out +=
+        "# HELP portico_access_log_lines_total Access log lines, written or dropped (the "
+        "sink was too slow).\n";
+    out += "# TYPE portico_access_log_lines_total counter\n";
+    line("portico_access_log_lines_total", "result=\"written\"", access_log_->written_lines());
+    line("portico_access_log_lines_total", "result=\"dropped\"", access_log_->dropped_lines());
+  }
+  if (snapshot) {
+    out +=
+        "# HELP portico_cluster_endpoints Endpoints of each backend Service port, by "
+        "readiness.\n";
+    out += "# TYPE portico_cluster_endpoints gauge\n";
+    for (const routing::Cluster& c : snapshot->table->clusters()) {
+      std::string labels = "namespace=\"" + c.namespace_ + "\",service=\"" + c.service +
+                           "\",port=\"" + std::string(c.key.substr(c.key.rfind(':') + 1)) + "\"";
+      const std::size_t ready = c.ready_count();
+      line("portico_cluster_endpoints", labels + ",state=\"ready\"", ready);
+      line("portico_cluster_endpoints", labels + ",state=\"not_ready\"",
+           c.endpoints.size() - ready);
+    }
+  }
+
   watch::PublisherStats stats = publisher_.stats();
   out += "# HELP portico_table_publications_total Routing table (re)compilations, by result.\n";
   out += "# TYPE portico_table_publications_total counter\n";
@@ -290,10 +339,20 @@ std::string Server::metrics_text() const {
   out +=
       "# HELP portico_last_reload_success_timestamp_seconds When the last table was published.\n";
   out += "# TYPE portico_last_reload_success_timestamp_seconds gauge\n";
-  line("portico_last_reload_success_timestamp_seconds", "",
-       static_cast<std::uint64_t>(
-           std::chrono::duration_cast<std::chrono::seconds>(stats.last_success.time_since_epoch())
-               .count()));
+  {
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3f",
+                  std::chrono::duration<double>(stats.last_success.time_since_epoch()).count());
+    out += "portico_last_reload_success_timestamp_seconds ";
+    out += seconds;
+    out += '\n';
+  }
+  out += "# HELP portico_build_info The running build: version and commit (1).\n";
+  out += "# TYPE portico_build_info gauge\n";
+  line("portico_build_info",
+       "version=\"" + std::string(build_version()) + "\",commit=\"" + std::string(build_commit()) +
+           "\"",
+       1);
   if (config_.extra_metrics) out += config_.extra_metrics();
   return out;
 }

@@ -7,6 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include "ingress/access_log.hpp"
+#include "ingress/request_series.hpp"
 #include "ingress/serve_config.hpp"
 #include "ingress/worker.hpp"
 #include "watch/publisher.hpp"
@@ -15,6 +17,8 @@ namespace portico::ingress {
 
 class Server {
  public:
+  // Opens the access log: throws std::runtime_error naming --access-log when its file cannot be
+  // opened.
   Server(ServeConfig config, watch::Publisher& publisher);
   ~Server();
 
@@ -35,6 +39,9 @@ class Server {
   class Admin;
   ServeConfig config_;
   watch::Publisher& publisher_;
+  // Before the workers, which record into them: destroyed after.
+  std::unique_ptr<RequestSeriesRegistry> series_;
+  std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Admin> admin_;
   std::uint16_t admin_port_ = 0;

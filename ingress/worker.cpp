@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/detail/socket_option.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <system_error>
 
 #include "ingress/connection.hpp"
@@ -29,8 +30,22 @@ void SnapshotLease::release() {
   slot_ = nullptr;
 }
 
-Worker::Worker(unsigned index, const ServeConfig& config, watch::Publisher& publisher)
-    : index_(index), config_(config), publisher_(publisher), pool_(config) {}
+Worker::Worker(unsigned index, const ServeConfig& config, watch::Publisher& publisher,
+               RequestRecorders recorders)
+    : index_(index), config_(config), publisher_(publisher), pool_(config) {
+  series_registry_ = recorders.series;
+  if (series_registry_ != nullptr) series_ = &series_registry_->worker(index);
+  if (recorders.access_log != nullptr) log_buffer_ = &recorders.access_log->buffer(index);
+}
+
+void Worker::finish_request(const AccessRecord& r, std::uint32_t series) {
+  if (series_ != nullptr) {
+    series_->record(RequestSample{series, method_label(r.method), r.status, r.duration.count(),
+                                  r.upstream.empty() ? -1 : r.upstream_duration.count(), r.bytes_in,
+                                  r.bytes_out});
+  }
+  if (log_buffer_ != nullptr) log_buffer_->append(r);
+}
 
 Worker::~Worker() {
   join();
@@ -53,6 +68,18 @@ std::unique_ptr<Acceptor> open_acceptor(asio::io_context& io, const ListenAddres
   acceptor->bind(endpoint);
   acceptor->listen(asio::socket_base::max_listen_connections);
   return acceptor;
+}
+
+// Lines of a quiet worker reach the log within kFlushInterval: a busy one hands its buffer off
+// when it is full.
+Awaitable<void> hand_off_access_log(Worker& worker, boost::asio::io_context& io) {
+  boost::asio::steady_timer timer(io);
+  for (;;) {
+    timer.expires_after(AccessLog::kFlushInterval);
+    auto [ec] = co_await timer.async_wait(kAwaitNoThrow);
+    if (ec) co_return;
+    worker.flush_access_log();
+  }
 }
 
 template <typename Serve>
@@ -98,6 +125,7 @@ void Worker::start() {
     asio::co_spawn(io_, accept_loop(*this, *http_acceptor_, serve_plain), asio::detached);
   if (https_acceptor_)
     asio::co_spawn(io_, accept_loop(*this, *https_acceptor_, serve_tls), asio::detached);
+  if (log_buffer_ != nullptr) asio::co_spawn(io_, hand_off_access_log(*this, io_), asio::detached);
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(io_);
     io_.run();
@@ -145,6 +173,8 @@ void Worker::refresh() {
   SSL_CTX* ctx = snapshot->certs->default_context();
   SSL_CTX_up_ref(ctx);  // asio's context takes ownership of one reference
   slot.ssl = std::make_shared<asio::ssl::context>(ctx);
+  if (series_registry_ != nullptr)
+    slot.route_series = series_registry_->series_for(snapshot->table);
   slots_.push_front(std::move(slot));
   pool_.update(*snapshot->table);
   retire();

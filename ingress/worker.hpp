@@ -11,8 +11,10 @@
 #include <memory>
 #include <thread>
 
+#include "ingress/access_log.hpp"
 #include "ingress/executor.hpp"
 #include "ingress/metrics.hpp"
+#include "ingress/request_series.hpp"
 #include "ingress/serve_config.hpp"
 #include "ingress/upstream_pool.hpp"
 #include "watch/publisher.hpp"
@@ -35,12 +37,17 @@ class SnapshotLease {
 
   const watch::Snapshot& operator*() const { return *slot_->snapshot; }
   const watch::Snapshot* operator->() const { return slot_->snapshot.get(); }
+  // The metrics series of route `route` of this snapshot's table (0 when metrics are off).
+  std::uint32_t series_of(std::uint32_t route) const {
+    return slot_->route_series ? (*slot_->route_series)[route] : 0;
+  }
 
  private:
   friend class Worker;
   struct Slot {
     std::shared_ptr<const watch::Snapshot> snapshot;
-    std::shared_ptr<boost::asio::ssl::context> ssl;  // wraps the snapshot's default SSL_CTX
+    std::shared_ptr<boost::asio::ssl::context> ssl;   // wraps the snapshot's default SSL_CTX
+    std::shared_ptr<const RouteSeries> route_series;  // null when metrics are off
     int users = 0;
   };
   explicit SnapshotLease(Slot* slot) : slot_(slot) { ++slot_->users; }
@@ -48,9 +55,16 @@ class SnapshotLease {
   Slot* slot_ = nullptr;
 };
 
+// Where a worker records the end of each request; either may be null (off).
+struct RequestRecorders {
+  RequestSeriesRegistry* series = nullptr;
+  AccessLog* access_log = nullptr;
+};
+
 class Worker {
  public:
-  Worker(unsigned index, const ServeConfig& config, watch::Publisher& publisher);
+  Worker(unsigned index, const ServeConfig& config, watch::Publisher& publisher,
+         RequestRecorders recorders = {});
   ~Worker();
 
   // Opens this worker's listeners (SO_REUSEPORT, so every worker binds the same ports). Throws
@@ -68,6 +82,14 @@ class Worker {
   std::shared_ptr<boost::asio::ssl::context> ssl_context();
   UpstreamPool& pool() { return pool_; }
   WorkerMetrics& metrics() { return metrics_; }
+  // The end of a request, whichever way it ended (proxied, or answered by the proxy itself):
+  // its metrics series and its access log line. One call per request; no lock, no allocation
+  // (but when a log buffer is handed to the writer).
+  void finish_request(const AccessRecord& record, std::uint32_t series);
+  // Hands the access log lines still buffered to the writer (the worker stopped).
+  void flush_access_log() {
+    if (log_buffer_ != nullptr) log_buffer_->hand_off();
+  }
   const ServeConfig& config() const { return config_; }
   boost::asio::io_context& io() { return io_; }
   Executor executor() { return io_.get_executor(); }
@@ -99,6 +121,9 @@ class Worker {
   std::thread thread_;
   UpstreamPool pool_;
   WorkerMetrics metrics_;
+  RequestSeriesRegistry* series_registry_ = nullptr;
+  RequestSeriesRegistry::WorkerSeries* series_ = nullptr;
+  AccessLog::Buffer* log_buffer_ = nullptr;
   std::list<SnapshotLease::Slot> slots_;  // front: the newest
   std::uint64_t generation_ = 0;
   bool draining_ = false;

@@ -435,10 +435,10 @@ check "the backend could parse every request the proxy sent" "0" \
 
 metrics=$(curl -s "http://127.0.0.1:$admin_port/metrics")
 check "metrics: HTTP/2 requests counted" "yes" \
-  "$(awk '/^portico_http_requests_total\{protocol="http2"\}/ { print ($2 >= 2500 ? "yes" : "no") }' \
+  "$(awk '/^portico_http_protocol_requests_total\{protocol="http2"\}/ { print ($2 >= 2500 ? "yes" : "no") }' \
      <<<"$metrics")"
 check "metrics: no HTTP/2 connection left open" "0" \
-  "$(awk '/^portico_open_connections\{protocol="http2"\}/ { print $2 }' <<<"$metrics")"
+  "$(awk '/^portico_open_connections\{protocol="http2",/ { n += $2 } END { print n }' <<<"$metrics")"
 
 # ---- SIGTERM while an HTTP/2 connection is idle: it is closed, the process exits 0 at once
 python3 "$tmp/h2raw.py" idle "$http_port" 8 "$tmp/idle.connected" >"$tmp/idle.out" &

@@ -17,6 +17,7 @@
 #include "ingress/forwarded_headers.hpp"
 #include "ingress/http2_connection.hpp"
 #include "ingress/upstream_exchange.hpp"
+#include "ingress/upstream_http2.hpp"
 #include "ingress/worker.hpp"
 
 namespace portico::ingress {
@@ -490,6 +491,8 @@ void Http2Stream::reset(std::int32_t stream_id) {
   response_eof = false;
   response_submitted = false;
   data_deferred = false;
+  trailer_fields.clear();
+  trailer_nv.clear();
   upstream_buffer.clear();
   if (upstream_buffer.capacity() > kKept) upstream_buffer.shrink_to_fit();
   if (out.capacity() > kKept) out = std::string();
@@ -517,6 +520,10 @@ void Http2Stream::abandon() {
 Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& stream) {
   Relay r(connection, stream);
   if (!r.route()) co_return;
+  if (const routing::BackendProtocol protocol =
+          r.table_->policy_of(r.table_->routes()[r.match_.route]).backend_protocol;
+      protocol == routing::BackendProtocol::kGrpc || protocol == routing::BackendProtocol::kGrpcs)
+    co_return co_await relay_to_http2_upstream(connection, stream, *r.table_, r.match_, r.host_);
 
   // ---- upstream connection
   Worker& worker = connection.worker();

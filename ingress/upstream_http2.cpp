@@ -73,8 +73,8 @@ class Call {
  private:
   Awaitable<void> read_loop();
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
-                       std::size_t name_length, const std::uint8_t* value,
-                       std::size_t value_length, std::uint8_t, void* self);
+                       std::size_t name_length, const std::uint8_t* value, std::size_t value_length,
+                       std::uint8_t, void* self);
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int on_data_chunk_recv(nghttp2_session*, std::uint8_t, std::int32_t stream_id,
                                 const std::uint8_t* data, std::size_t length, void* self);
@@ -101,8 +101,8 @@ class Call {
   bool response_complete_ = false;  // END_STREAM from the upstream
   bool upstream_closed_ = false;    // nghttp2 closed the upstream stream
   std::uint32_t upstream_error_ = NGHTTP2_NO_ERROR;
-  bool broken_ = false;       // the connection failed (read/write error, protocol error)
-  bool timed_out_ = false;    // nothing from the upstream for read_timeout_
+  bool broken_ = false;     // the connection failed (read/write error, protocol error)
+  bool timed_out_ = false;  // nothing from the upstream for read_timeout_
   bool reader_started_ = false;
   bool reader_done_ = false;  // read_loop returned
   bool request_deferred_ = false;
@@ -158,12 +158,11 @@ bool Call::start(std::string_view host) {
     return false;
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<std::uint32_t>(std::min<std::size_t>(
-                                                 stream_.response_body.room(), 1 << 30))},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+       static_cast<std::uint32_t>(std::min<std::size_t>(stream_.response_body.room(), 1 << 30))},
   };
   if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings)) != 0 ||
-      nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow) !=
-          0)
+      nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow) != 0)
     return false;
 
   std::vector<nghttp2_nv> nv;
@@ -227,8 +226,8 @@ Awaitable<void> Call::write_loop() {
       nghttp2_session_consume(session_, id_, drained - ring_acked_);
       ring_acked_ = drained;
     }
-    if (request_deferred_ && (stream_.request_body.size() > request_offset_ ||
-                              stream_.request_complete)) {
+    if (request_deferred_ &&
+        (stream_.request_body.size() > request_offset_ || stream_.request_complete)) {
       request_deferred_ = false;
       nghttp2_session_resume_data(session_, id_);
     }
@@ -249,7 +248,8 @@ Awaitable<void> Call::write_loop() {
         auto [write_ec, n] = co_await asio::async_write(*tls_, asio::buffer(out_), kAwaitNoThrow);
         ec = write_ec;
       } else {
-        auto [write_ec, n] = co_await asio::async_write(socket(), asio::buffer(out_), kAwaitNoThrow);
+        auto [write_ec, n] =
+            co_await asio::async_write(socket(), asio::buffer(out_), kAwaitNoThrow);
         ec = write_ec;
       }
       if (ec) broken_ = true;
@@ -263,9 +263,9 @@ Awaitable<void> Call::write_loop() {
       timed_out_ = true;
       co_return;
     }
-    co_await stream_.wait(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              read_timeout_ - (now - last_read_)) +
-                          std::chrono::milliseconds(10));
+    co_await stream_.wait(
+        std::chrono::duration_cast<std::chrono::milliseconds>(read_timeout_ - (now - last_read_)) +
+        std::chrono::milliseconds(10));
   }
 }
 
@@ -280,10 +280,8 @@ void Call::answer(unsigned http_status, int grpc_status, std::string_view messag
   connection_.worker().metrics().count_response(http_status);
   const std::string code = std::to_string(grpc_status);
   const nghttp2_nv nv[] = {
-      make_nv(":status", "200"),
-      make_nv("content-type", "application/grpc"),
-      make_nv("grpc-status", code),
-      make_nv("grpc-message", message),
+      make_nv(":status", "200"),    make_nv("content-type", "application/grpc"),
+      make_nv("grpc-status", code), make_nv("grpc-message", message),
       make_nv("server", "portico"),
   };
   connection_.submit_response(stream_, nv, false);
@@ -293,8 +291,9 @@ unsigned Call::finish() {
   if (stream_.closed) return 499;
   if (!response_started_) {
     if (timed_out_) {
-      answer(504, kDeadlineExceeded, "portico: no response from the upstream within "
-                                     "proxy-read-timeout");
+      answer(504, kDeadlineExceeded,
+             "portico: no response from the upstream within "
+             "proxy-read-timeout");
       return 504;
     }
     answer(502, kUnavailable,

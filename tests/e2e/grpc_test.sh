@@ -113,6 +113,15 @@ check_contains "no ready endpoint: UNAVAILABLE" "ERR UNAVAILABLE portico: no rea
 check_contains "GRPCS to a cleartext upstream: UNAVAILABLE" "ERR UNAVAILABLE portico: TLS" \
   "$(call h2c wrong.grpc.test Echo x)"
 
+# HTTP/1.1 clients of a gRPC route: 426, naming HTTP/2, on the same keep-alive connection.
+out=$(curl -s -i --http1.1 -H 'Host: plain.grpc.test' "http://$h2c/portico.test.Echo/Echo" \
+  "http://$h2c/portico.test.Echo/Echo" | tr -d '\r')
+check "HTTP/1.1 client: 426 twice on one connection" 2 "$(grep -c '^HTTP/1.1 426' <<<"$out")"
+check_contains "HTTP/1.1 client: Upgrade: h2c" "Upgrade: h2c" "$out"
+out=$(curl -s -i --http1.1 --cacert "$ca" --resolve "plain.grpc.test:$HTTPS_PORT:127.0.0.1" \
+  "https://plain.grpc.test:$HTTPS_PORT/portico.test.Echo/Echo" | tr -d '\r')
+check_contains "HTTP/1.1 over TLS: 426 with Upgrade: h2" $'426 Upgrade Required\nServer: portico\nContent-Type: text/plain; charset=utf-8\nUpgrade: h2\n' "$out"
+
 # Calls at once on one client connection each get their own answer.
 check "h2c: 20 concurrent calls on one connection" \
   "OK $(for i in $(seq 0 19); do echo "plain:n$i"; done | sort | paste -sd' ')" \

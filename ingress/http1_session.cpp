@@ -214,10 +214,12 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
     UpstreamFailure failure = UpstreamFailure::kNone;
     std::shared_ptr<const UpstreamTarget> target_endpoint;
     // An upgrade gets a connection of its own: it will not come back to the pool.
-    auto upstream = take_upstream(worker, table, match.cluster, upgrade, target_endpoint, failure);
+    const bool tls_upstream = backend_protocol == routing::BackendProtocol::kHttps;
+    auto upstream = take_upstream(worker, table, match.cluster, upgrade, target_endpoint, failure,
+                                  nullptr, tls_upstream);
     if (!upstream && target_endpoint) {
       upstream = co_await connect_upstream(worker, table, match.cluster, std::move(target_endpoint),
-                                           failure);
+                                           failure, tls_upstream);
     }
     if (!upstream) {
       if (!co_await answer(status_for(failure))) co_return;
@@ -338,7 +340,7 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
         take_upstream(worker, table, match.cluster, /*fresh=*/true, target_endpoint, failure);
         if (target_endpoint) {
           again = co_await connect_upstream(worker, table, match.cluster,
-                                            std::move(target_endpoint), failure);
+                                            std::move(target_endpoint), failure, tls_upstream);
         }
         if (!again) {
           if (!co_await answer(status_for(failure))) co_return;

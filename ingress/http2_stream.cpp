@@ -520,10 +520,11 @@ void Http2Stream::abandon() {
 Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& stream) {
   Relay r(connection, stream);
   if (!r.route()) co_return;
-  if (const routing::BackendProtocol protocol =
-          r.table_->policy_of(r.table_->routes()[r.match_.route]).backend_protocol;
-      protocol == routing::BackendProtocol::kGrpc || protocol == routing::BackendProtocol::kGrpcs)
+  const routing::BackendProtocol protocol =
+      r.table_->policy_of(r.table_->routes()[r.match_.route]).backend_protocol;
+  if (protocol == routing::BackendProtocol::kGrpc || protocol == routing::BackendProtocol::kGrpcs)
     co_return co_await relay_to_http2_upstream(connection, stream, *r.table_, r.match_, r.host_);
+  const bool tls_upstream = protocol == routing::BackendProtocol::kHttps;
 
   // ---- upstream connection
   Worker& worker = connection.worker();
@@ -532,9 +533,11 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
   const std::uint32_t cluster = r.match_.cluster;
   UpstreamFailure failure = UpstreamFailure::kNone;
   std::shared_ptr<const UpstreamTarget> target;
-  stream.upstream = take_upstream(worker, table, cluster, false, target, failure);
+  stream.upstream =
+      take_upstream(worker, table, cluster, false, target, failure, nullptr, tls_upstream);
   if (!stream.upstream && target) {
-    stream.upstream = co_await connect_upstream(worker, table, cluster, std::move(target), failure);
+    stream.upstream =
+        co_await connect_upstream(worker, table, cluster, std::move(target), failure, tls_upstream);
     if (stream.closed) co_return;
   }
   if (!stream.upstream) co_return r.answer(status_for(failure));
@@ -598,7 +601,8 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
       Deadline::disarm(r.watch_);
       take_upstream(worker, table, cluster, /*fresh=*/true, target, failure);
       std::optional<UpstreamConnection> again;
-      if (target) again = co_await connect_upstream(worker, table, cluster, target, failure);
+      if (target)
+        again = co_await connect_upstream(worker, table, cluster, target, failure, tls_upstream);
       if (stream.closed) co_return;
       if (!again) co_return r.answer(status_for(failure));
       stream.upstream = std::move(again);

@@ -25,20 +25,23 @@ enum class UpstreamFailure {
 unsigned status_for(UpstreamFailure failure);
 
 // Picks an endpoint of cluster `cluster` of `table` (the table the request started with),
-// avoiding `avoid` when another one is ready, and takes an idle pooled connection to it unless
-// `fresh` (after a reused connection failed). Without one, nullopt with `target` set to the
-// endpoint to connect_upstream() to, or null with `failure` set when the cluster has no ready
-// endpoint.
+// avoiding `avoid` when another one is ready, and takes an idle pooled connection to it (over
+// TLS with `tls`) unless `fresh` (after a reused connection failed). Without one, nullopt with
+// `target` set to the endpoint to connect_upstream() to, or null with `failure` set when the
+// cluster has no ready endpoint.
 std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::RouteTable& table,
                                                 std::uint32_t cluster, bool fresh,
                                                 std::shared_ptr<const UpstreamTarget>& target,
                                                 UpstreamFailure& failure,
-                                                const UpstreamTarget* avoid = nullptr);
+                                                const UpstreamTarget* avoid = nullptr,
+                                                bool tls = false);
 
 // A new connection to `target`; a failed connect is retried once, on another endpoint of the
-// cluster when there is one. Nullopt with `failure` set when both failed.
+// cluster when there is one. Nullopt with `failure` set when both failed. With `tls`
+// (backend-protocol HTTPS), HTTP/1.1 over TLS through a bridge (upstream_tls_bridge.hpp); a
+// failed handshake counts as a failed connect.
 Awaitable<std::optional<UpstreamConnection>> connect_upstream(
     Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
-    std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure);
+    std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure, bool tls = false);
 
 }  // namespace portico::ingress

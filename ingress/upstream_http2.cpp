@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "ingress/access_log.hpp"
 #include "ingress/http2_connection.hpp"
 #include "ingress/http2_stream.hpp"
 #include "ingress/upstream_exchange.hpp"
@@ -69,6 +70,8 @@ class Call {
   Awaitable<void> close();
 
   void answer(unsigned http_status, int grpc_status, std::string_view message);
+  std::uint64_t bytes_in() const { return request_bytes_; }
+  std::uint64_t bytes_out() const { return ring_put_; }
 
  private:
   Awaitable<void> read_loop();
@@ -107,8 +110,9 @@ class Call {
   bool reader_done_ = false;  // read_loop returned
   bool request_deferred_ = false;
   std::size_t request_offset_ = 0;  // of stream_.request_body taken into DATA frames
-  std::uint64_t ring_put_ = 0;      // response body bytes put into the ring
-  std::uint64_t ring_acked_ = 0;    // of those, returned to the upstream's window
+  std::uint64_t request_bytes_ = 0;
+  std::uint64_t ring_put_ = 0;    // response body bytes put into the ring
+  std::uint64_t ring_acked_ = 0;  // of those, returned to the upstream's window
   std::chrono::steady_clock::time_point last_read_;
   std::vector<std::uint8_t> out_;
   std::vector<std::uint8_t> in_;
@@ -288,7 +292,9 @@ void Call::answer(unsigned http_status, int grpc_status, std::string_view messag
 }
 
 unsigned Call::finish() {
-  if (stream_.closed) return 499;
+  // The client may have its whole response, and the stream be closed, already.
+  if (response_complete_) return response_status_;
+  if (stream_.closed) return 499;  // the client went away (nginx's code for it)
   if (!response_started_) {
     if (timed_out_) {
       answer(504, kDeadlineExceeded,
@@ -301,7 +307,6 @@ unsigned Call::finish() {
                             : "portico: the upstream connection failed before a response");
     return 502;
   }
-  if (response_complete_) return response_status_;
   if (timed_out_ && !stream_.response_eof) {
     // The header went out; a gRPC client still reads a status from trailers after the body.
     set_trailers({{"grpc-status", std::to_string(kDeadlineExceeded)},
@@ -438,6 +443,7 @@ ssize_t Call::read_request(nghttp2_session*, std::int32_t, std::uint8_t* buffer,
   }
   // The client may send as much more as went into frames.
   if (n > 0) call.connection_.consume(stream, n);
+  call.request_bytes_ += n;
   if (body.empty() && stream.request_complete) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
   } else if (n == 0) {
@@ -461,6 +467,46 @@ asio::ssl::context& upstream_tls_context() {
   return context;
 }
 
+namespace {
+
+// The access log line of a call (when the log is on): as the HTTP/2 relay writes it, with the
+// HTTP status the outcome stands for.
+struct CallLog {
+  const Http2Stream& stream;
+  const routing::RouteTable& table;
+  const routing::RouteMatch& match;
+  std::string_view host;
+  std::string_view client;
+  bool on = false;
+  std::chrono::steady_clock::time_point started{};
+  std::chrono::system_clock::time_point started_wall{};
+  std::chrono::steady_clock::time_point upstream_ready{};
+
+  void write(unsigned status, std::uint64_t bytes_in, std::uint64_t bytes_out) const {
+    if (!on) return;
+    const routing::Route& route = table.routes()[match.route];
+    const routing::IngressRef& ingress = table.ingress_of(route);
+    const std::string_view path = std::string_view(stream.path).substr(0, stream.path.find('?'));
+    const auto now = std::chrono::steady_clock::now();
+    const auto since = [&](std::chrono::steady_clock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(now - t);
+    };
+    std::string_view request_id;  // the client's X-Request-ID, if any: passed on unchanged
+    for (std::size_t i = 0; i < stream.request.size() && request_id.empty(); ++i) {
+      if (stream.request[i].name == "x-request-id") request_id = stream.request[i].value;
+    }
+    write_access_log(AccessRecord{
+        started_wall, request_id, client, stream.method, host, path, "HTTP/2", status,
+        stream.header_bytes + bytes_in, bytes_out, since(started),
+        stream.upstream ? std::string_view(stream.upstream->target->key) : "",
+        upstream_ready == std::chrono::steady_clock::time_point{} ? std::chrono::microseconds(0)
+                                                                  : since(upstream_ready),
+        ingress.namespace_, ingress.name, table.clusters()[match.cluster].service});
+  }
+};
+
+}  // namespace
+
 Awaitable<void> relay_to_http2_upstream(Http2Connection& connection, Http2Stream& stream,
                                         const routing::RouteTable& table,
                                         const routing::RouteMatch& match, std::string_view host) {
@@ -471,6 +517,12 @@ Awaitable<void> relay_to_http2_upstream(Http2Connection& connection, Http2Stream
       policy.read_timeout_s ? std::chrono::milliseconds(*policy.read_timeout_s * 1000)
                             : worker.config().upstream_timeout;
   Call call(connection, stream, read_timeout);
+  CallLog log{stream, table, match, host, connection.info().client_address};
+  if (worker.config().access_log) {
+    log.on = true;
+    log.started = std::chrono::steady_clock::now();
+    log.started_wall = std::chrono::system_clock::now();
+  }
 
   // ---- connection: always a new one (connections of this kind are not pooled)
   UpstreamFailure failure = UpstreamFailure::kNone;
@@ -481,10 +533,11 @@ Awaitable<void> relay_to_http2_upstream(Http2Connection& connection, Http2Stream
   if (stream.closed) co_return;
   if (!stream.upstream) {
     const unsigned status = status_for(failure);
-    co_return call.answer(status, kUnavailable,
-                          failure == UpstreamFailure::kNoEndpoints
-                              ? "portico: no ready endpoint"
-                              : "portico: upstream connect error or timeout");
+    call.answer(status, kUnavailable,
+                failure == UpstreamFailure::kNoEndpoints
+                    ? "portico: no ready endpoint"
+                    : "portico: upstream connect error or timeout");
+    co_return log.write(status, 0, 0);
   }
   InFlight in_flight;
   in_flight.start(stream.upstream->target);
@@ -492,13 +545,16 @@ Awaitable<void> relay_to_http2_upstream(Http2Connection& connection, Http2Stream
     co_await call.close();
     if (stream.closed) co_return;
     WorkerMetrics::add(worker.metrics().upstream_connect_errors);
-    co_return call.answer(502, kUnavailable,
-                          "portico: TLS handshake with the upstream failed or did not select h2");
+    call.answer(502, kUnavailable,
+                "portico: TLS handshake with the upstream failed or did not select h2");
+    co_return log.write(502, 0, 0);
   }
   if (!call.start(host)) {
     co_await call.close();
-    co_return call.answer(502, kUnavailable, "portico: could not start the upstream session");
+    call.answer(502, kUnavailable, "portico: could not start the upstream session");
+    co_return log.write(502, 0, 0);
   }
+  if (log.on) log.upstream_ready = std::chrono::steady_clock::now();
 
   // ---- the call: the reader feeds the session, this coroutine writes and waits
   call.start_reader(worker.executor());
@@ -508,6 +564,9 @@ Awaitable<void> relay_to_http2_upstream(Http2Connection& connection, Http2Stream
     if (status == 504) WorkerMetrics::add(worker.metrics().upstream_timeouts);
     WorkerMetrics::add(worker.metrics().upstream_bad_responses);
   }
+  WorkerMetrics::add(worker.metrics().bytes_in, call.bytes_in());
+  WorkerMetrics::add(worker.metrics().bytes_out, call.bytes_out());
+  log.write(status, call.bytes_in(), call.bytes_out());
   co_await call.close();
   stream.upstream.reset();
 }

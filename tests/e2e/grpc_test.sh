@@ -130,6 +130,14 @@ check "h2: 20 concurrent GRPCS calls on one connection" \
   "OK $(for i in $(seq 0 19); do echo "secure:n$i"; done | sort | paste -sd' ')" \
   "$(call h2 secure.grpc.test EchoMany 20)"
 
+# The access log has a line per call, with the HTTP status the outcome stands for.
+sleep 0.3  # the log is flushed every 100 ms
+line=$(grep '"/portico.test.Echo/Echo"' "$work/portico.out" | grep '"ingress":"down"' | tail -1)
+check "access log: refused call logged as 502" 502 "$(jq -r .status <<<"$line")"
+line=$(grep '"/portico.test.Echo/Blob"' "$work/portico.out" | grep '"ingress":"secure"' | tail -1)
+check "access log: GRPCS call, status, service and bytes out" "200 HTTP/2 secure true" \
+  "$(jq -r '"\(.status) \(.protocol) \(.service) \(.bytes_out > 8388608)"' <<<"$line")"
+
 kill -0 "$PORTICO_PID" 2>/dev/null
 check "portico still running" 0 $?
 finish

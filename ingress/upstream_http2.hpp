@@ -7,10 +7,13 @@
 // DATA frames, response DATA into the stream's ring, and the upstream's trailer fields
 // (grpc-status, grpc-message) to the client after the body.
 //
-// One upstream connection per client stream, closed when the call ends: calls are not yet
-// multiplexed on shared upstream connections. The cost per call is a TCP connect (plus a TLS
-// handshake for GRPCS) and the HTTP/2 preface and SETTINGS exchange before the request, and one
-// upstream connection per concurrent call.
+// Upstream connections are shared: each is an Http2UpstreamSession (kept in the worker's
+// UpstreamEndpoint), carrying up to 100 calls at once (or the upstream's
+// SETTINGS_MAX_CONCURRENT_STREAMS when lower) from any client connection of the worker; a call
+// takes the first session to its endpoint with room, else opens one. Idle sessions close after
+// --upstream-idle-timeout. A client that resets its stream (a gRPC deadline, a cancel) makes the
+// call reset its upstream stream, not the connection. A slow client holds back only its own
+// stream: each stream's window is the client ring's size and goes back as the client reads.
 //
 // What a gRPC client gets when the proxy answers itself (as Envoy does): a "trailers-only"
 // response, HTTP status 200 with content-type application/grpc, grpc-status and grpc-message in

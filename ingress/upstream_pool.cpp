@@ -59,6 +59,7 @@ void UpstreamPool::update(const routing::RouteTable& table) {
     if (endpoints.count(key) == 0) {
       endpoint->live = false;
       endpoint->idle.clear();
+      endpoint->http2_sessions.clear();  // calls in progress keep theirs
     }
   }
   endpoints_ = std::move(endpoints);
@@ -139,7 +140,10 @@ void UpstreamPool::give_back(UpstreamConnection& connection) {
 }
 
 void UpstreamPool::close_idle() {
-  for (auto& [key, endpoint] : endpoints_) endpoint->idle.clear();
+  for (auto& [key, endpoint] : endpoints_) {
+    endpoint->idle.clear();
+    endpoint->http2_sessions.clear();
+  }
 }
 
 std::size_t UpstreamPool::idle_connections() const {

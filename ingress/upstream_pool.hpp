@@ -18,9 +18,14 @@
 
 namespace portico::ingress {
 
+class Http2UpstreamSession;
+
 // What a worker knows of one endpoint: its idle connections and its load. Found through the
 // targets that name it, so a request looks nothing up by name.
 struct UpstreamEndpoint {
+  // HTTP/2 connections (backend-protocol GRPC/GRPCS), shared by the calls of every client on
+  // the worker; a session leaves this list when its connection ends (upstream_http2.hpp).
+  std::vector<std::shared_ptr<Http2UpstreamSession>> http2_sessions;
   struct Idle {
     std::unique_ptr<Socket> socket;
     std::chrono::steady_clock::time_point since;

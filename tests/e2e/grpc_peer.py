@@ -7,14 +7,16 @@ No protoc: the service is declared with grpc's generic handlers and messages are
       Serves portico.test.Echo on 127.0.0.1:0, prints "listening PORT", runs until killed.
       Echo (unary): NAME + ":" + the request; Fail: status PERMISSION_DENIED "denied by test";
       Slow: sleeps the request's seconds, then answers "slept"; Blob: the request's number of
-      bytes of a repeating pattern; Chat (bidirectional): "re:" + each request, as it comes; a request "fail" ends the call
+      bytes of a repeating pattern; Peer: the client's address as the server sees it (which
+      connection the call came on); Chat (bidirectional): "re:" + each request, as it comes; a request "fail" ends the call
       with status ABORTED "stream ended by test", "sleep" sleeps 3 s first.
 
   grpc_peer.py client ADDRESS AUTHORITY CALL [--ca CERT] [--timeout SECONDS] [ARG]
       Makes one call through ADDRESS with :authority AUTHORITY (over TLS trusting CERT with
       --ca, else h2c) and prints one line: "OK <result>" or "ERR <StatusCode name> <details>".
       ARG "*N" sends N bytes and prints the reply's length. CALL EchoMany ARG N: N Echo calls
-      at once on one channel, replies sorted.
+      at once on one channel, replies sorted. CALL PeerMany ARG N: N Peer calls at once on one
+      channel, prints how many distinct connections the server saw them on.
 """
 import sys
 import threading
@@ -51,6 +53,9 @@ def serve(argv):
         pattern = b"0123456789abcdef"
         return (pattern * (n // len(pattern) + 1))[:n]
 
+    def peer(request, context):
+        return context.peer().encode()
+
     def chat(requests, context):
         for r in requests:
             if r == b"fail":
@@ -68,6 +73,7 @@ def serve(argv):
         "Fail": unary(fail),
         "Slow": unary(slow),
         "Blob": unary(blob),
+        "Peer": unary(peer),
         "Chat": grpc.stream_stream_rpc_method_handler(
             chat, request_deserializer=identity, response_serializer=identity),
     })
@@ -129,6 +135,11 @@ def client(argv):
                         outbox.pop(0)
                     cond.notify_all()
             print("OK " + ",".join(replies))
+        elif call == "PeerMany":
+            # N calls at once on the one channel: how many connections they reached the server on.
+            stub = channel.unary_unary(f"/{SERVICE}/Peer", identity, identity)
+            calls = [stub.future(b"", timeout=timeout) for _ in range(int(arg))]
+            print(f"OK {len(set(c.result() for c in calls))}")
         elif call == "EchoMany":
             # N Echo calls at once on the one channel (one HTTP/2 connection to portico).
             stub = channel.unary_unary(f"/{SERVICE}/Echo", identity, identity)

@@ -130,6 +130,16 @@ check "h2: 20 concurrent GRPCS calls on one connection" \
   "OK $(for i in $(seq 0 19); do echo "secure:n$i"; done | sort | paste -sd' ')" \
   "$(call h2 secure.grpc.test EchoMany 20)"
 
+# Calls share upstream connections: the calls of one client connection are multiplexed on one
+# upstream connection, and clients that come one after another reuse it (one per worker).
+check "h2c: 20 concurrent calls share one upstream connection" "OK 1" \
+  "$(call h2c plain.grpc.test PeerMany 20)"
+check "h2: 20 concurrent GRPCS calls share one upstream connection" "OK 1" \
+  "$(call h2 secure.grpc.test PeerMany 20)"
+peers=$(for i in 1 2 3 4 5 6; do call h2c plain.grpc.test Peer; done | sort -u | wc -l)
+check "6 clients one after another: at most one upstream connection per worker" yes \
+  "$([ "$peers" -le 2 ] && echo yes || echo "no: $peers")"
+
 # The access log has a line per call, with the HTTP status the outcome stands for.
 sleep 0.3  # the log is flushed every 100 ms
 line=$(grep '"/portico.test.Echo/Echo"' "$work/portico.out" | grep '"ingress":"down"' | tail -1)

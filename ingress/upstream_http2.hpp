@@ -11,9 +11,10 @@
 // UpstreamEndpoint), carrying up to 100 calls at once (or the upstream's
 // SETTINGS_MAX_CONCURRENT_STREAMS when lower) from any client connection of the worker; a call
 // takes the first session to its endpoint with room, else opens one. Idle sessions close after
-// --upstream-idle-timeout. A client that resets its stream (a gRPC deadline, a cancel) makes the
-// call reset its upstream stream, not the connection. A slow client holds back only its own
-// stream: each stream's window is the client ring's size and goes back as the client reads.
+// the upstream idle timeout (ServeConfig::upstream_idle_timeout, as pooled HTTP/1.1 ones). A client
+// that resets its stream (a gRPC deadline, a cancel) makes the call reset its upstream stream, not
+// the connection. A slow client holds back only its own stream: each stream's window is the client
+// ring's size and goes back as the client reads.
 //
 // What a gRPC client gets when the proxy answers itself (as Envoy does): a "trailers-only"
 // response, HTTP status 200 with content-type application/grpc, grpc-status and grpc-message in

@@ -150,4 +150,14 @@ check "access log: GRPCS call, status, service and bytes out" "200 HTTP/2 secure
 
 kill -0 "$PORTICO_PID" 2>/dev/null
 check "portico still running" 0 $?
+
+# SIGTERM with a call in flight and upstream sessions open: the call completes, portico exits 0.
+call h2c plain.grpc.test Slow 4 > "$work/inflight.out" &
+inflight=$!
+sleep 2
+kill -TERM "$PORTICO_PID"
+wait "$inflight"
+check "SIGTERM: the call in flight completes" "OK slept" "$(cat "$work/inflight.out")"
+wait "$PORTICO_PID"
+check "SIGTERM: portico exits 0 with upstream HTTP/2 sessions open" 0 $?
 finish

@@ -34,6 +34,9 @@ start_grpc plain
 plain_port=$GRPC_PORT
 start_grpc secure --tls "$work/upstream-pki/tls.crt" "$work/upstream-pki/tls.key"
 secure_port=$GRPC_PORT
+start_grpc flaky
+flaky_port=$GRPC_PORT
+flaky_pid=${pids[-1]}
 dead_port=$(free_port)  # nothing listens here
 
 m="$work/manifests"
@@ -50,11 +53,13 @@ ingress() {  # ingress NAME HOST SERVICE [ANNOTATION: VALUE ...]
   ingress secure secure.grpc.test secure 'portico.dev/backend-protocol: GRPCS'
   ingress slow slow.grpc.test plain 'nginx.ingress.kubernetes.io/backend-protocol: GRPC' \
     'nginx.ingress.kubernetes.io/proxy-read-timeout: "1"'
+  ingress flaky flaky.grpc.test flaky 'nginx.ingress.kubernetes.io/backend-protocol: GRPC'
   ingress down down.grpc.test dead 'nginx.ingress.kubernetes.io/backend-protocol: GRPC'
   ingress empty empty.grpc.test empty 'nginx.ingress.kubernetes.io/backend-protocol: GRPC'
   ingress wrong wrong.grpc.test plain 'nginx.ingress.kubernetes.io/backend-protocol: GRPCS'
   service_yaml rpc plain "$plain_port"
   service_yaml rpc secure "$secure_port"
+  service_yaml rpc flaky "$flaky_port"
   service_yaml rpc dead "$dead_port"
   printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: empty, namespace: rpc}\nspec: {ports: [{name: http, port: 80}]}\n'
   tls_secret_yaml rpc grpc-tls "*.grpc.test"
@@ -112,6 +117,13 @@ check_contains "no ready endpoint: UNAVAILABLE" "ERR UNAVAILABLE portico: no rea
   "$(call h2 empty.grpc.test Echo x)"
 check_contains "GRPCS to a cleartext upstream: UNAVAILABLE" "ERR UNAVAILABLE portico: TLS" \
   "$(call h2c wrong.grpc.test Echo x)"
+
+# An upstream that goes away: its shared session ends, the next call gets UNAVAILABLE.
+check "before the upstream goes away" "OK flaky:x" "$(call h2c flaky.grpc.test Echo x)"
+kill "$flaky_pid"
+wait "$flaky_pid" 2>/dev/null
+check_contains "after: UNAVAILABLE from portico" "ERR UNAVAILABLE portico" \
+  "$(call h2c flaky.grpc.test Echo x)"
 
 # HTTP/1.1 clients of a gRPC route: 426, naming HTTP/2, on the same keep-alive connection.
 out=$(curl -s -i --http1.1 -H 'Host: plain.grpc.test' "http://$h2c/portico.test.Echo/Echo" \

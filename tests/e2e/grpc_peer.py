@@ -16,7 +16,8 @@ No protoc: the service is declared with grpc's generic handlers and messages are
       --ca, else h2c) and prints one line: "OK <result>" or "ERR <StatusCode name> <details>".
       ARG "*N" sends N bytes and prints the reply's length. CALL EchoMany ARG N: N Echo calls
       at once on one channel, replies sorted. CALL PeerMany ARG N: N Peer calls at once on one
-      channel, prints how many distinct connections the server saw them on.
+      channel, prints how many distinct connections the server saw them on. CALL EchoLoop ARG
+      N: N Echo calls one after another, prints the mean microseconds per call.
 """
 import sys
 import threading
@@ -135,6 +136,17 @@ def client(argv):
                         outbox.pop(0)
                     cond.notify_all()
             print("OK " + ",".join(replies))
+        elif call == "EchoLoop":
+            # N unary calls one after another on the one channel after 50 to warm up: the
+            # mean time per call, in microseconds (bench/grpc_calls.sh).
+            stub = channel.unary_unary(f"/{SERVICE}/Echo", identity, identity)
+            for _ in range(50):
+                stub(b"warm", timeout=timeout)
+            n = int(arg)
+            start = time.perf_counter()
+            for _ in range(n):
+                stub(b"x", timeout=timeout)
+            print(f"OK {(time.perf_counter() - start) / n * 1e6:.0f}")
         elif call == "PeerMany":
             # N calls at once on the one channel: how many connections they reached the server on.
             stub = channel.unary_unary(f"/{SERVICE}/Peer", identity, identity)

@@ -84,8 +84,8 @@ class Http2UpstreamSession : public std::enable_shared_from_this<Http2UpstreamSe
   // Submits a request whose frames go to `call`; the stream id, or a negative nghttp2 error.
   std::int32_t submit(Call& call, std::span<const nghttp2_nv> fields, bool with_body);
   // The call is done with stream `id`: its frames are dropped from now on, and the stream is
-  // reset unless it is closed already.
-  void detach(Call& call, std::int32_t id);
+  // reset unless it is `closed` already.
+  void detach(Call& call, std::int32_t id, bool closed);
   void consume(std::int32_t id, std::size_t n) {
     if (!dead_) nghttp2_session_consume(session_, id, n);
   }
@@ -103,8 +103,14 @@ class Http2UpstreamSession : public std::enable_shared_from_this<Http2UpstreamSe
   // Each holds the session while it runs.
   Awaitable<void> read_loop(std::shared_ptr<Http2UpstreamSession> alive);
   Awaitable<void> write_loop(std::shared_ptr<Http2UpstreamSession> alive);
+  // The call of stream `id`, null once it detached. Looked up by id, not kept in the stream's
+  // user data: a call may detach before nghttp2 opens its stream (the HEADERS not sent yet), and
+  // its frames must not reach it after.
   Call* call_of(std::int32_t id) const {
-    return static_cast<Call*>(nghttp2_session_get_stream_user_data(session_, id));
+    for (const auto& [stream_id, call] : calls_) {
+      if (stream_id == id) return call;
+    }
+    return nullptr;
   }
   Socket& socket() { return *connection_.socket; }
 
@@ -125,7 +131,7 @@ class Http2UpstreamSession : public std::enable_shared_from_this<Http2UpstreamSe
   bool tls_;
   std::optional<asio::ssl::stream<Socket&>> tls_stream_;
   nghttp2_session* session_ = nullptr;
-  std::vector<Call*> calls_;  // attached now
+  std::vector<std::pair<std::int32_t, Call*>> calls_;  // attached now, by stream id
   Timer signal_;
   bool writer_waiting_ = false;
   bool dead_ = false;
@@ -275,24 +281,21 @@ std::int32_t Http2UpstreamSession::submit(Call& call, std::span<const nghttp2_nv
   nghttp2_data_provider provider{};
   provider.read_callback = &read_request;
   const std::int32_t id = nghttp2_submit_request(session_, nullptr, fields.data(), fields.size(),
-                                                 with_body ? &provider : nullptr, &call);
+                                                 with_body ? &provider : nullptr, nullptr);
   if (id > 0) {
-    calls_.push_back(&call);
+    calls_.emplace_back(id, &call);
     last_active_ = CoarseClock::now();
     wake_writer();
   }
   return id;
 }
 
-void Http2UpstreamSession::detach(Call& call, std::int32_t id) {
-  std::erase(calls_, &call);
+void Http2UpstreamSession::detach(Call& call, std::int32_t id, bool closed) {
+  std::erase_if(calls_, [&call](const auto& entry) { return entry.second == &call; });
   last_active_ = CoarseClock::now();
-  if (dead_ || id <= 0) return;
-  if (call_of(id) == &call) {
-    nghttp2_session_set_stream_user_data(session_, id, nullptr);
-    // Still open: the client went away or the call timed out; the upstream stops working on it.
-    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-  }
+  if (dead_ || id <= 0 || closed) return;
+  // Still open: the client went away or the call timed out; the upstream stops working on it.
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
   wake_writer();
 }
 
@@ -303,7 +306,7 @@ void Http2UpstreamSession::fail() {
   signal_.cancel();
   std::erase_if(target().endpoint->http2_sessions,
                 [this](const auto& session) { return session.get() == this; });
-  for (Call* call : calls_) call->on_session_failed();
+  for (const auto& [id, call] : calls_) call->on_session_failed();
 }
 
 Awaitable<void> Http2UpstreamSession::read_loop(std::shared_ptr<Http2UpstreamSession> /*alive*/) {
@@ -429,7 +432,7 @@ ssize_t Http2UpstreamSession::read_request(nghttp2_session*, std::int32_t stream
                                            std::uint8_t* buffer, std::size_t length,
                                            std::uint32_t* data_flags, nghttp2_data_source*,
                                            void* self) {
-  // Through the stream's user data, never the data source: a call that detached is gone.
+  // By stream id, never the data source: a call that detached is gone.
   Call* call = static_cast<Http2UpstreamSession*>(self)->call_of(stream_id);
   if (call == nullptr) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   return call->read_request(buffer, length, data_flags);
@@ -462,7 +465,7 @@ bool Call::start(std::shared_ptr<Http2UpstreamSession> session, std::string_view
 
 void Call::detach() {
   if (!session_) return;
-  session_->detach(*this, upstream_closed_ ? -1 : id_);
+  session_->detach(*this, id_, upstream_closed_);
   session_.reset();
 }
 

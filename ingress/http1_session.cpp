@@ -63,7 +63,8 @@ constexpr std::chrono::seconds kAnswerTimeout{5};
 // no body at all for a 204.
 template <typename Stream>
 Awaitable<bool> send_status(Stream& stream, std::string& out, unsigned status, bool keep_alive,
-                            std::string_view location = {}, SetFields fields = {}) {
+                            std::string_view location = {}, SetFields fields = {},
+                            std::string_view upgrade = {}) {
   const std::string_view reason = http::obsolete_reason(static_cast<http::status>(status));
   const bool body = status != 204;
   out.clear();
@@ -72,6 +73,7 @@ Awaitable<bool> send_status(Stream& stream, std::string& out, unsigned status, b
   if (body) out += "Content-Type: text/plain; charset=utf-8\r\n"sv;
   if (!location.empty()) append_field(out, "Location", location);
   for (const auto& [name, value] : fields) append_field(out, name, value);
+  if (!upgrade.empty()) append_field(out, "Upgrade", upgrade);
   if (!keep_alive) out += "Connection: close\r\n"sv;
   if (body) {
     out += "Content-Length: "sv;
@@ -309,6 +311,20 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
       co_await answer(413);
       co_return;
     }
+    const routing::BackendProtocol backend_protocol = table.policy_of(route).backend_protocol;
+    if (backend_protocol == routing::BackendProtocol::kGrpc ||
+        backend_protocol == routing::BackendProtocol::kGrpcs) {
+      // gRPC needs HTTP/2 end to end (trailers carry its status): the request is fine, the
+      // client's protocol is not, so 426 naming HTTP/2 rather than a 502 that would blame the
+      // upstream. Upgrade names h2c on cleartext, h2 (negotiated by ALPN) on TLS.
+      if (!request_reader.done()) keep_alive = false;
+      metrics.count_response(426);
+      const bool ok =
+          co_await send_status(client, out, 426, keep_alive, {}, {}, info.tls ? "h2" : "h2c");
+      finish(426, request_reader.header_bytes(), ok ? out.size() : 0, {}, {});
+      if (!ok || !keep_alive) co_return;
+      continue;
+    }
 
     // ---- upstream connection
     const bool upgrade =
@@ -316,11 +332,12 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
     UpstreamFailure failure = UpstreamFailure::kNone;
     std::shared_ptr<const UpstreamTarget> target_endpoint;
     // An upgrade gets a connection of its own: it will not come back to the pool.
+    const bool tls_upstream = backend_protocol == routing::BackendProtocol::kHttps;
     auto upstream = take_upstream(worker, table, match.cluster, upgrade, target_endpoint, failure,
-                                  nullptr, choice.affinity_or_null());
+                                  nullptr, choice.affinity_or_null(), tls_upstream);
     if (!upstream && target_endpoint) {
       upstream = co_await connect_upstream(worker, table, match.cluster, std::move(target_endpoint),
-                                           failure, policy.connect_timeout);
+                                           failure, policy.connect_timeout, tls_upstream);
     }
     if (!upstream) {
       if (!co_await answer(status_for(failure))) co_return;
@@ -472,7 +489,7 @@ Awaitable<void> serve_http1(Worker& worker, Stream& client, beast::flat_buffer& 
         if (target_endpoint) {
           again =
               co_await connect_upstream(worker, table, match.cluster, std::move(target_endpoint),
-                                        failure, policy.connect_timeout);
+                                        failure, policy.connect_timeout, tls_upstream);
         }
         if (!again) {
           if (!co_await answer(status_for(failure))) co_return;

@@ -577,7 +577,7 @@ int Http2Connection::on_stream_close(nghttp2_session*, std::int32_t stream_id, s
   return 0;
 }
 
-ssize_t Http2Connection::read_body(nghttp2_session*, std::int32_t, std::uint8_t* buffer,
+ssize_t Http2Connection::read_body(nghttp2_session* session, std::int32_t, std::uint8_t* buffer,
                                    std::size_t length, std::uint32_t* data_flags,
                                    nghttp2_data_source* source, void* self) {
   auto& stream = *static_cast<Http2Stream*>(source->ptr);
@@ -587,6 +587,11 @@ ssize_t Http2Connection::read_body(nghttp2_session*, std::int32_t, std::uint8_t*
   c.buffered_less(n);
   if (stream.response_eof && stream.response_body.size() == 0) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    // Trailers end the stream instead of the last DATA frame (gRPC's status).
+    if (!stream.trailer_nv.empty() &&
+        nghttp2_submit_trailer(session, stream.id, stream.trailer_nv.data(),
+                               stream.trailer_nv.size()) == 0)
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
   } else if (n == 0) {
     stream.data_deferred = true;
     return NGHTTP2_ERR_DEFERRED;

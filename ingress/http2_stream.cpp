@@ -19,6 +19,7 @@
 #include "ingress/http2_connection.hpp"
 #include "ingress/request_policy.hpp"
 #include "ingress/upstream_exchange.hpp"
+#include "ingress/upstream_http2.hpp"
 #include "ingress/worker.hpp"
 
 namespace portico::ingress {
@@ -579,6 +580,8 @@ void Http2Stream::reset(std::int32_t stream_id) {
   response_eof = false;
   response_submitted = false;
   data_deferred = false;
+  trailer_fields.clear();
+  trailer_nv.clear();
   upstream_buffer.clear();
   if (upstream_buffer.capacity() > kKept) upstream_buffer.shrink_to_fit();
   if (out.capacity() > kKept) out = std::string();
@@ -606,6 +609,12 @@ void Http2Stream::abandon() {
 Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& stream) {
   Relay r(connection, stream);
   if (!r.route()) co_return;
+  const routing::BackendProtocol protocol =
+      r.table_->policy_of(r.table_->routes()[r.match_.route]).backend_protocol;
+  if (protocol == routing::BackendProtocol::kGrpc || protocol == routing::BackendProtocol::kGrpcs)
+    co_return co_await relay_to_http2_upstream(connection, stream, *r.table_, r.match_, r.host_,
+                                               r.series_);
+  const bool tls_upstream = protocol == routing::BackendProtocol::kHttps;
 
   // ---- upstream connection
   Worker& worker = connection.worker();
@@ -615,10 +624,10 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
   UpstreamFailure failure = UpstreamFailure::kNone;
   std::shared_ptr<const UpstreamTarget> target;
   stream.upstream = take_upstream(worker, table, cluster, false, target, failure, nullptr,
-                                  r.choice_.affinity_or_null());
+                                  r.choice_.affinity_or_null(), tls_upstream);
   if (!stream.upstream && target) {
     stream.upstream = co_await connect_upstream(worker, table, cluster, std::move(target), failure,
-                                                r.policy_.connect_timeout);
+                                                r.policy_.connect_timeout, tls_upstream);
     if (stream.closed) co_return;
   }
   if (!stream.upstream) co_return r.answer(status_for(failure));
@@ -691,7 +700,7 @@ Awaitable<void> relay_http2_stream(Http2Connection& connection, Http2Stream& str
       std::optional<UpstreamConnection> again;
       if (target)
         again = co_await connect_upstream(worker, table, cluster, target, failure,
-                                          r.policy_.connect_timeout);
+                                          r.policy_.connect_timeout, tls_upstream);
       if (stream.closed) co_return;
       if (!again) co_return r.answer(status_for(failure));
       stream.upstream = std::move(again);

@@ -98,6 +98,10 @@ struct Http2Stream {
   bool response_eof = false;        // the upstream's body is complete: END_STREAM after the ring
   bool response_submitted = false;  // HEADERS queued in nghttp2
   bool data_deferred = false;       // nghttp2 waits for resume_data
+  // Trailer fields sent after the body (an HTTP/2 upstream's: gRPC's grpc-status), when any;
+  // `trailer_nv` points into `trailer_fields`.
+  std::vector<std::pair<std::string, std::string>> trailer_fields;
+  std::vector<nghttp2_nv> trailer_nv;
 
   // ---- the upstream exchange (the coroutine's)
   boost::beast::flat_buffer upstream_buffer;

@@ -3,6 +3,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "ingress/upstream_tls_bridge.hpp"
 #include "ingress/worker.hpp"
 
 namespace portico::ingress {
@@ -80,7 +81,7 @@ std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::R
                                                 std::shared_ptr<const UpstreamTarget>& target,
                                                 UpstreamFailure& failure,
                                                 const UpstreamTarget* avoid,
-                                                const Affinity* affinity) {
+                                                const Affinity* affinity, bool tls) {
   UpstreamPool& pool = worker.pool();
   target = pool.pick(table, cluster, avoid, affinity);
   if (target == nullptr) {
@@ -88,8 +89,11 @@ std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::R
     return std::nullopt;
   }
   if (!fresh) {
-    if (auto pooled = pool.take(*target))
-      return UpstreamConnection(std::move(target), std::move(pooled), true);
+    if (auto pooled = pool.take(*target, tls)) {
+      UpstreamConnection connection(std::move(target), std::move(pooled), true);
+      connection.tls = tls;
+      return connection;
+    }
   }
   return std::nullopt;
 }
@@ -97,13 +101,20 @@ std::optional<UpstreamConnection> take_upstream(Worker& worker, const routing::R
 Awaitable<std::optional<UpstreamConnection>> connect_upstream(
     Worker& worker, const routing::RouteTable& table, std::uint32_t cluster,
     std::shared_ptr<const UpstreamTarget> target, UpstreamFailure& failure,
-    std::chrono::milliseconds connect_timeout) {
+    std::chrono::milliseconds connect_timeout, bool tls) {
   if (connect_timeout.count() == 0) connect_timeout = worker.config().connect_timeout;
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto socket = std::make_unique<Socket>(worker.executor());
     failure = co_await connect_once(*target, *socket, connect_timeout);
-    if (failure == UpstreamFailure::kNone)
-      co_return UpstreamConnection(target, std::move(socket), false);
+    if (failure == UpstreamFailure::kNone && tls) {
+      socket = co_await open_tls_bridge(worker, std::move(socket), *target);
+      if (!socket) failure = UpstreamFailure::kConnect;
+    }
+    if (failure == UpstreamFailure::kNone) {
+      UpstreamConnection connection(target, std::move(socket), false);
+      connection.tls = tls;
+      co_return std::move(connection);
+    }
     WorkerMetrics::add(worker.metrics().upstream_connect_errors);
     if (failure == UpstreamFailure::kTimeout)
       WorkerMetrics::add(worker.metrics().upstream_timeouts);

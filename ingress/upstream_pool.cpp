@@ -92,6 +92,7 @@ void UpstreamPool::update(const routing::RouteTable& table) {
     if (endpoints.count(key) == 0) {
       endpoint->live = false;
       endpoint->idle.clear();
+      endpoint->http2_sessions.clear();  // calls in progress keep theirs
     }
   }
   endpoints_ = std::move(endpoints);
@@ -171,13 +172,14 @@ std::shared_ptr<const UpstreamTarget> UpstreamPool::pick(const routing::RouteTab
   return *chosen;
 }
 
-std::unique_ptr<Socket> UpstreamPool::take(const UpstreamTarget& target) {
+std::unique_ptr<Socket> UpstreamPool::take(const UpstreamTarget& target, bool tls) {
   UpstreamEndpoint& endpoint = *target.endpoint;
   if (endpoint.idle.empty()) return nullptr;
   auto now = CoarseClock::now();
-  while (!endpoint.idle.empty()) {
-    UpstreamEndpoint::Idle idle = std::move(endpoint.idle.back());
-    endpoint.idle.pop_back();
+  for (std::size_t i = endpoint.idle.size(); i-- > 0;) {
+    if (endpoint.idle[i].tls != tls) continue;
+    UpstreamEndpoint::Idle idle = std::move(endpoint.idle[i]);
+    endpoint.idle.erase(endpoint.idle.begin() + static_cast<std::ptrdiff_t>(i));
     if (now - idle.since > config_.upstream_idle_timeout) continue;
     // A connection idle for a while may have been closed by the upstream's keep-alive timeout:
     // such a one reads as EOF (or an error) without blocking, an open one would block. Recently
@@ -210,11 +212,14 @@ void UpstreamPool::give_back(UpstreamConnection& connection) {
     }
   }
   if (endpoint.idle.size() >= std::max(config_.upstream_idle_per_endpoint, endpoint.peak)) return;
-  endpoint.idle.push_back({std::move(socket), now});
+  endpoint.idle.push_back({std::move(socket), now, connection.tls});
 }
 
 void UpstreamPool::close_idle() {
-  for (auto& [key, endpoint] : endpoints_) endpoint->idle.clear();
+  for (auto& [key, endpoint] : endpoints_) {
+    endpoint->idle.clear();
+    endpoint->http2_sessions.clear();
+  }
 }
 
 std::size_t UpstreamPool::idle_connections() const {

@@ -19,12 +19,18 @@
 
 namespace portico::ingress {
 
+class Http2UpstreamSession;
+
 // What a worker knows of one endpoint: its idle connections and its load. Found through the
 // targets that name it, so a request looks nothing up by name.
 struct UpstreamEndpoint {
+  // HTTP/2 connections (backend-protocol GRPC/GRPCS), shared by the calls of every client on
+  // the worker; a session leaves this list when its connection ends (upstream_http2.hpp).
+  std::vector<std::shared_ptr<Http2UpstreamSession>> http2_sessions;
   struct Idle {
     std::unique_ptr<Socket> socket;
     std::chrono::steady_clock::time_point since;
+    bool tls = false;  // HTTPS (backend-protocol): a TLS bridge, never given to a plain request
   };
   std::vector<Idle> idle;  // the most recently used last
   int in_flight = 0;       // responses being relayed (least-request balancing)
@@ -74,6 +80,7 @@ struct UpstreamConnection {
       target = std::move(other.target);
       socket = std::move(other.socket);
       reused = other.reused;
+      tls = other.tls;
     }
     return *this;
   }
@@ -92,6 +99,7 @@ struct UpstreamConnection {
   std::shared_ptr<const UpstreamTarget> target;
   std::unique_ptr<Socket> socket;  // null once given back
   bool reused = false;             // from the pool: the upstream may have closed it just now
+  bool tls = false;                // HTTP/1.1 over TLS (upstream_tls_bridge)
 };
 
 class UpstreamPool {
@@ -122,8 +130,9 @@ class UpstreamPool {
   static void started(const UpstreamTarget& target) { ++target.endpoint->in_flight; }
   static void finished(const UpstreamTarget& target) { --target.endpoint->in_flight; }
 
-  // An idle connection to `target` that the peer has not closed, or null.
-  std::unique_ptr<Socket> take(const UpstreamTarget& target);
+  // An idle connection to `target` that the peer has not closed, or null; over TLS or not as
+  // `tls` says (an endpoint's port speaks one or the other, but two Ingresses may disagree).
+  std::unique_ptr<Socket> take(const UpstreamTarget& target, bool tls = false);
   // Keeps the connection of a request whose response was read completely and allows keep-alive.
   // Up to upstream_idle_per_endpoint idle connections are kept per endpoint, or as many as were
   // in use at once lately when that is more: a burst of more concurrent requests than the limit

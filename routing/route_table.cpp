@@ -179,8 +179,7 @@ bool RouteTable::same_as(const RouteTable& other) const {
   return default_route_ == other.default_route_ && routes_ == other.routes_ &&
          clusters_ == other.clusters_ && tls_ == other.tls_ && hosts_ == other.hosts_ &&
          ingresses_ == other.ingresses_ && policies_ == other.policies_ &&
-         host_aliases_ == other.host_aliases_ &&
-         canaries_ == other.canaries_;
+         host_aliases_ == other.host_aliases_ && canaries_ == other.canaries_;
 }
 
 // ---- RouteTableBuilder

@@ -12,6 +12,8 @@ packages=(
   # tests and benchmarks: real clients, real peers
   curl jq python3 openssl nginx-light time nghttp2-client wrk haproxy netcat-openbsd
   python3-prometheus-client
+  # gRPC end to end (tests/e2e/grpc_test.sh): a real gRPC client and server, for /usr/bin/python3
+  python3-grpcio
   # fuzzing: clang with libFuzzer and the sanitizer runtimes (make fuzz)
   clang libclang-rt-14-dev
   # the Helm chart's checks: helm comes from the npm registry as a zip (scripts/fetch_helm.sh)

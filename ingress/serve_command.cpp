@@ -9,6 +9,7 @@
 #include "ingress/server.hpp"
 #include "routing/compiler.hpp"
 #include "tls/cert_store.hpp"
+#include "tls/ticket_keys.hpp"
 #include "watch/ingress_status.hpp"
 #include "watch/kube_source.hpp"
 #include "watch/leader_election.hpp"
@@ -231,6 +232,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   // In a cluster an IngressClass is ours only when its spec.controller says so; standalone
   // manifests may name any controller.
   if (kube) compile_options.controller_name = controller_name;
+  tls::set_ticket_key_rotation(config.tls_ticket_key_rotation);  // before any context exists
   watch::Publisher publisher(compile_options, tls::make_default_context());
   const bool verbose = config.log_level == "debug" || config.log_level == "info";
   publisher.on_publish(

@@ -109,7 +109,8 @@ int on_ticket(SSL*, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CT
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac, sizeof key.hmac),
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
   const bool ok =
       EVP_MAC_CTX_set_params(mac, params) == 1 &&
       (enc == 1 ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv)
@@ -120,9 +121,13 @@ int on_ticket(SSL*, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CT
 
 }  // namespace
 
-void set_ticket_key_rotation(std::chrono::milliseconds interval) { ring().set_interval(interval); }
+void set_ticket_key_rotation(std::chrono::milliseconds interval) {
+  ring().set_interval(interval);
+}
 
-std::chrono::milliseconds ticket_key_rotation() { return ring().interval(); }
+std::chrono::milliseconds ticket_key_rotation() {
+  return ring().interval();
+}
 
 bool use_rotating_ticket_keys(SSL_CTX* ctx) {
   const auto lifetime = std::max<long long>(

@@ -28,9 +28,6 @@ constexpr std::uint64_t kHeaderBombFactor = 4;
 // Response body bytes a connection buffers for a client slower than its upstreams, over all
 // streams: one fast download fills its ring, 128 stalled ones cannot make it 128 rings.
 constexpr std::size_t kResponseBudget = 2 << 20;
-// Stream coroutines may outlive their nghttp2 stream for a moment (a reset closes the upstream
-// connection, the coroutine sees it on its next resumption); past twice the concurrent streams,
-// the reader stops reading (reading_paused).
 // Between the shutdown notice and the real GOAWAY: about a round trip, so that requests the
 // client sent before it saw the notice are still accepted (RFC 9113 section 6.8).
 constexpr auto kGoawayDelay = std::chrono::milliseconds(1000);
@@ -318,6 +315,9 @@ void Http2Connection::set_writing(bool writing) {
 }
 
 bool Http2Connection::reading_paused() const {
+  // Stream coroutines may outlive their nghttp2 stream for a moment (a reset closes the upstream
+  // connection, the coroutine sees it on its next resumption); past twice the concurrent
+  // streams, stop reading.
   return running_tasks_ >= 2 * std::size_t{worker_.config().http2_max_concurrent_streams} &&
          !aborted_;
 }

@@ -416,7 +416,8 @@ bool Http2Connection::header(Http2Stream& stream, std::string_view name, std::st
   if (stream.header_bytes > config.max_header_bytes ||
       ++stream.header_fields > config.max_header_fields)
     stream.header_too_large = true;
-  if (stream.header_too_large) return stream.header_bytes <= kHeaderBombFactor * config.max_header_bytes;
+  if (stream.header_too_large)
+    return stream.header_bytes <= kHeaderBombFactor * config.max_header_bytes;
   if (!name.empty() && name.front() == ':') {
     if (name == ":method") {
       stream.method = value;

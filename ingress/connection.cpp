@@ -81,7 +81,7 @@ Awaitable<void> serve_tls(Worker& worker, Socket socket) {
   ConnectionScope scope(worker, stream.next_layer(), info);
   tls::CertStore::attach(stream.native_handle(), std::move(certs));
   Deadline deadline(stream.next_layer().get_executor(), stream.next_layer());
-  deadline.client(worker.config().request_header_timeout);
+  deadline.client(worker.config().tls_handshake_timeout);
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kAwaitNoThrow);
   if (ec) co_return;
   const unsigned char* alpn = nullptr;

@@ -14,18 +14,20 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr std::uint32_t kMaxConcurrentStreams = 128;
 // Per-stream receive window: what one request may have in flight towards a slow upstream.
 constexpr std::uint32_t kStreamWindow = 1 << 20;
 // Connection receive window: bounds the request body bytes one connection can make us hold,
 // large enough that one stalled upload does not stop the others.
 constexpr std::int32_t kConnectionWindow = 8 << 20;
+// A header list past --max-header-bytes (our SETTINGS_MAX_HEADER_LIST_SIZE) is answered 431;
+// one this many times past it is not a client that read our setting but an HPACK bomb (a few
+// bytes of indexed references that decode to megabytes), and the connection ends. nghttp2 bounds
+// each field (64 KiB) and the dynamic table (our SETTINGS_HEADER_TABLE_SIZE, 4 KiB), never the
+// whole list.
+constexpr std::uint64_t kHeaderBombFactor = 4;
 // Response body bytes a connection buffers for a client slower than its upstreams, over all
 // streams: one fast download fills its ring, 128 stalled ones cannot make it 128 rings.
 constexpr std::size_t kResponseBudget = 2 << 20;
-// Stream coroutines may outlive their nghttp2 stream for a moment (a reset closes the upstream
-// connection, the coroutine sees it on its next resumption); past this many, stop reading.
-constexpr std::size_t kMaxTasks = 2 * kMaxConcurrentStreams;
 // Between the shutdown notice and the real GOAWAY: about a round trip, so that requests the
 // client sent before it saw the notice are still accepted (RFC 9113 section 6.8).
 constexpr auto kGoawayDelay = std::chrono::milliseconds(1000);
@@ -145,6 +147,7 @@ Http2Connection::Http2Connection(Worker& worker, const ConnectionInfo& info, Dea
       deadline_(deadline),
       writer_signal_(worker.executor()),
       reader_signal_(worker.executor()),
+      flood_(CoarseClock::now()),
       last_activity_(CoarseClock::now()) {}
 
 Http2Connection::~Http2Connection() {
@@ -159,6 +162,7 @@ bool Http2Connection::start() {
     Setup() {
       if (nghttp2_session_callbacks_new(&callbacks) != 0 || nghttp2_option_new(&option) != 0)
         return;
+      nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, &on_begin_frame);
       nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &on_begin_headers);
       nghttp2_session_callbacks_set_on_header_callback(callbacks, &on_header);
       nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &on_frame_recv);
@@ -167,6 +171,20 @@ bool Http2Connection::start() {
       nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &on_stream_close);
       // Window updates follow what was written to the upstream, not what arrived.
       nghttp2_option_set_no_auto_window_update(option, 1);
+      // nghttp2's own flood limits, set to their defaults on purpose (see http2_flood_guard.hpp
+      // for what each leaves open): SETTINGS/PING ACKs queued, SETTINGS entries per frame,
+      // client resets (token bucket), CONTINUATIONs per header block. Ours trip first.
+      nghttp2_option_set_max_outbound_ack(option, 1000);
+      nghttp2_option_set_max_settings(option, 32);
+      nghttp2_option_set_stream_reset_rate_limit(option, 1000, 33);
+      nghttp2_option_set_max_continuations(option, 8);
+      // Left on (nghttp2's default), and relied upon: RFC 9113 section 8 message checks. A
+      // request with a missing, repeated, unknown or misplaced pseudo-header field, an upper-case
+      // or invalid field name, a field value with NUL/CR/LF or leading/trailing whitespace, a
+      // connection-specific field (connection, keep-alive, proxy-connection, transfer-encoding,
+      // upgrade, te other than "trailers"), an invalid :authority/host, a content-length that
+      // disagrees with the DATA, or DATA on a HEAD/GET... is reset with RST_STREAM(PROTOCOL_ERROR)
+      // before it reaches on_frame_recv; our callbacks never see it as a request.
     }
     ~Setup() {
       nghttp2_session_callbacks_del(callbacks);
@@ -182,8 +200,11 @@ bool Http2Connection::start() {
   if (nghttp2_session_server_new3(&raw, setup.callbacks, this, setup.option, &memory) != 0)
     return false;
   session_.reset(raw);
+  // Beyond MAX_CONCURRENT_STREAMS, once acknowledged, nghttp2 answers a new stream with
+  // GOAWAY(PROTOCOL_ERROR) (RFC 9113 section 5.1.2 allows a stream error; a client that ignores
+  // an acknowledged setting is broken or hostile); before the ACK with RST_STREAM(REFUSED_STREAM).
   const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, worker_.config().http2_max_concurrent_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, worker_.config().max_header_bytes},
@@ -200,9 +221,18 @@ bool Http2Connection::start() {
 
 bool Http2Connection::receive(const std::uint8_t* data, std::size_t size) {
   if (failed_ || aborted_) return false;
-  if (nghttp2_session_mem_recv(session_.get(), data, size) < 0) {
+  if (calming_) return true;  // the GOAWAY is queued: the rest is not even parsed
+  const auto result = nghttp2_session_mem_recv(session_.get(), data, size);
+  if (result == NGHTTP2_ERR_FLOODED || result == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+    calm();  // nghttp2 gave up without a GOAWAY; the session can still send one
+  } else if (result < 0 && !calming_) {
     failed_ = true;
     return false;
+  }
+  if (calming_) {
+    ready_.clear();
+    wake_writer();
+    return true;
   }
   start_tasks();
   wake_writer_if_needed();
@@ -261,6 +291,17 @@ void Http2Connection::tick() {
   }
 }
 
+void Http2Connection::calm() {
+  if (calming_) return;
+  calming_ = true;
+  WorkerMetrics::add(worker_.metrics().http2_floods);
+  // GOAWAY names the last stream processed; streams up to it are dropped with the connection,
+  // as they would be on a protocol error: a client that floods is not owed its responses.
+  if (nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM) != 0)
+    failed_ = true;
+  wake_writer();
+}
+
 void Http2Connection::abort() {
   aborted_ = true;
   for (auto& stream : streams_) stream->abandon();
@@ -274,7 +315,11 @@ void Http2Connection::set_writing(bool writing) {
 }
 
 bool Http2Connection::reading_paused() const {
-  return running_tasks_ >= kMaxTasks && !aborted_;
+  // Stream coroutines may outlive their nghttp2 stream for a moment (a reset closes the upstream
+  // connection, the coroutine sees it on its next resumption); past twice the concurrent
+  // streams, stop reading.
+  return running_tasks_ >= 2 * std::size_t{worker_.config().http2_max_concurrent_streams} &&
+         !aborted_;
 }
 
 Awaitable<void> Http2Connection::wait_for_work(std::chrono::milliseconds timeout) {
@@ -353,6 +398,7 @@ void Http2Connection::consume(Http2Stream& stream, std::size_t size) {
 
 void Http2Connection::reset(Http2Stream& stream, std::uint32_t error_code) {
   if (stream.closed || aborted_) return;
+  stream.reset_by_us = true;
   nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream.id, error_code);
   wake_writer();
 }
@@ -361,7 +407,7 @@ Http2Stream* Http2Connection::find(std::int32_t stream_id) {
   return static_cast<Http2Stream*>(nghttp2_session_get_stream_user_data(session_.get(), stream_id));
 }
 
-void Http2Connection::header(Http2Stream& stream, std::string_view name, std::string_view value) {
+bool Http2Connection::header(Http2Stream& stream, std::string_view name, std::string_view value) {
   // RFC 9113 section 6.5.2 counts 32 bytes of overhead per field.
   // Beyond the limits the stream is answered 431 (it is a client's mistake as in HTTP/1.1,
   // not the connection's); the fields are no longer kept.
@@ -370,7 +416,8 @@ void Http2Connection::header(Http2Stream& stream, std::string_view name, std::st
   if (stream.header_bytes > config.max_header_bytes ||
       ++stream.header_fields > config.max_header_fields)
     stream.header_too_large = true;
-  if (stream.header_too_large) return;
+  if (stream.header_too_large)
+    return stream.header_bytes <= kHeaderBombFactor * config.max_header_bytes;
   if (!name.empty() && name.front() == ':') {
     if (name == ":method") {
       stream.method = value;
@@ -381,7 +428,7 @@ void Http2Connection::header(Http2Stream& stream, std::string_view name, std::st
     } else if (name == ":scheme") {
       stream.scheme = value;
     }
-    return;
+    return true;
   }
   if (name == "host") {
     stream.host_field = value;
@@ -391,6 +438,7 @@ void Http2Connection::header(Http2Stream& stream, std::string_view name, std::st
   } else if (!connection_specific(name)) {
     stream.request.add(http::string_to_field(name), name, value);
   }
+  return true;
 }
 
 void Http2Connection::start_tasks() {
@@ -472,6 +520,43 @@ void Http2Connection::update_idle() {
 // ---- nghttp2 callbacks. They never throw into nghttp2 (C): allocation failures become a
 // stream reset or a failed session.
 
+int Http2Connection::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self) {
+  auto& c = *static_cast<Http2Connection*>(self);
+  using Guard = Http2FloodGuard;
+  bool ok = true;
+  switch (hd->type) {
+    case NGHTTP2_DATA:
+      if (hd->length == 0 && (hd->flags & NGHTTP2_FLAG_END_STREAM) == 0)
+        ok = c.flood_.count(Guard::kEmptyFrame);
+      break;
+    case NGHTTP2_HEADERS:
+      c.continuations_ = 0;
+      break;
+    case NGHTTP2_CONTINUATION:
+      ok = ++c.continuations_ <= Guard::kMaxContinuations &&
+           (hd->length != 0 || (hd->flags & NGHTTP2_FLAG_END_HEADERS) != 0 ||
+            c.flood_.count(Guard::kEmptyFrame));
+      break;
+    case NGHTTP2_SETTINGS:
+      ok = c.flood_.count(Guard::kSettings);
+      break;
+    case NGHTTP2_PING:
+      ok = c.flood_.count(Guard::kPing);
+      break;
+    case NGHTTP2_PRIORITY:
+      ok = c.flood_.count(Guard::kPriority);
+      break;
+    case NGHTTP2_WINDOW_UPDATE:
+      ok = c.flood_.count(Guard::kWindowUpdate);
+      break;
+    default:
+      break;
+  }
+  if (ok) return 0;
+  c.calm();
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
 int Http2Connection::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self) {
   auto& c = *static_cast<Http2Connection*>(self);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
@@ -499,12 +584,14 @@ int Http2Connection::on_header(nghttp2_session*, const nghttp2_frame* frame,
   // Trailer fields (a second HEADERS) are not forwarded: HTTP/1.1 upstreams rarely take them.
   if (stream == nullptr || stream->headers_complete) return 0;
   try {
-    c.header(*stream, {reinterpret_cast<const char*>(name), name_length},
-             {reinterpret_cast<const char*>(value), value_length});
+    if (c.header(*stream, {reinterpret_cast<const char*>(name), name_length},
+                 {reinterpret_cast<const char*>(value), value_length}))
+      return 0;
   } catch (...) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
-  return 0;
+  c.calm();
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
 int Http2Connection::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* self) {
@@ -551,10 +638,12 @@ int Http2Connection::on_data_chunk_recv(nghttp2_session* session, std::uint8_t,
 int Http2Connection::on_frame_send(nghttp2_session* session, const nghttp2_frame* frame,
                                    void* self) {
   auto& c = *static_cast<Http2Connection*>(self);
+  if (frame->hd.type == NGHTTP2_DATA) c.flood_.data_sent();
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0)
     return 0;
   Http2Stream* stream = c.find(frame->hd.stream_id);
+  if (stream != nullptr) stream->response_complete = true;
   if (stream != nullptr && !stream->request_complete && !stream->closed) {
     // The response is complete before the request body (a 404 to an upload): RFC 9113 section
     // 8.1 lets the server stop the rest with RST_STREAM(NO_ERROR).
@@ -563,11 +652,17 @@ int Http2Connection::on_frame_send(nghttp2_session* session, const nghttp2_frame
   return 0;
 }
 
-int Http2Connection::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t,
-                                     void* self) {
+int Http2Connection::on_stream_close(nghttp2_session*, std::int32_t stream_id,
+                                     std::uint32_t error_code, void* self) {
   auto& c = *static_cast<Http2Connection*>(self);
   Http2Stream* stream = c.find(stream_id);
   if (stream == nullptr) return 0;
+  // Rapid Reset (CVE-2023-44487): streams opened and cancelled before they were answered cost us
+  // a request each and count against no concurrency limit. Our own resets do not count.
+  if (error_code != NGHTTP2_NO_ERROR && !stream->response_complete && !stream->reset_by_us &&
+      !c.calming_ && !c.flood_.count(Http2FloodGuard::kReset)) {
+    c.calm();
+  }
   c.release_body(*stream);
   if (stream->task_running) {
     stream->abandon();  // the coroutine finishes, then task_finished erases the stream

@@ -22,6 +22,7 @@
 #include "ingress/connection.hpp"
 #include "ingress/deadline.hpp"
 #include "ingress/executor.hpp"
+#include "ingress/http2_flood_guard.hpp"
 #include "ingress/http2_stream.hpp"
 
 namespace portico::ingress {
@@ -55,6 +56,9 @@ class Http2Connection {
   // The writer marks the time a write is in flight: a connection with output pending is not idle.
   void set_writing(bool writing);
 
+  // The client misbehaved (a flood, a header block bomb): GOAWAY(ENHANCE_YOUR_CALM) is queued,
+  // what the client sends from now on is dropped, and the connection ends once it went out.
+  bool calming() const { return calming_; }
   // A fatal error happened or abort() was called: the I/O loops should stop.
   bool closing() const { return failed_ || aborted_; }
   std::size_t running_tasks() const { return running_tasks_; }
@@ -98,6 +102,7 @@ class Http2Connection {
     void operator()(nghttp2_session* session) const { nghttp2_session_del(session); }
   };
 
+  static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* self);
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* self);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
                        std::size_t name_length, const std::uint8_t* value, std::size_t value_length,
@@ -113,7 +118,8 @@ class Http2Connection {
                            nghttp2_data_source* source, void* self);
 
   Http2Stream* find(std::int32_t stream_id);
-  void header(Http2Stream& stream, std::string_view name, std::string_view value);
+  // Takes one request header field. False: the header list is a bomb (kHeaderBombLimit).
+  bool header(Http2Stream& stream, std::string_view name, std::string_view value);
   void start_tasks();
   void task_finished(Http2Stream& stream);
   // Returns the window of every body byte the stream still holds; later bytes too.
@@ -121,6 +127,9 @@ class Http2Connection {
   void erase(Http2Stream& stream);
   std::unique_ptr<Http2Stream> new_stream(std::int32_t stream_id);
   void update_idle();
+  // Queues GOAWAY(ENHANCE_YOUR_CALM) and ends the session once it is sent. The callback that
+  // calls it returns NGHTTP2_ERR_CALLBACK_FAILURE, so mem_recv stops at the offending frame.
+  void calm();
   void buffered_less(std::size_t n);
 
   Worker& worker_;
@@ -141,6 +150,9 @@ class Http2Connection {
   bool writing_ = false;
   bool shutdown_notice_sent_ = false;
   bool goaway_sent_ = false;
+  bool calming_ = false;
+  unsigned continuations_ = 0;  // CONTINUATION frames of the header block being received
+  Http2FloodGuard flood_;
   std::chrono::steady_clock::time_point last_activity_;  // of requests, not of PINGs
   std::chrono::steady_clock::time_point notice_sent_at_;
   // Declared last: destroyed first, while the streams its data sources point to still exist.

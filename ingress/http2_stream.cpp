@@ -90,6 +90,23 @@ bool is_request_target(std::string_view s) {
   return true;
 }
 
+// RFC 9113 section 8.3.1: a Host field that names another authority than :authority makes the
+// request malformed (which one would we route by, and which one would the upstream?). Compared
+// as RFC 3986 section 6.2 normalizes: case-insensitively, the scheme's default port implied.
+// nghttp2 has already checked both for characters an authority may hold.
+bool same_authority(std::string_view a, std::string_view b, std::string_view scheme) {
+  const std::string_view default_port = scheme == "https" ? ":443" : ":80";
+  auto strip = [&](std::string_view s) {
+    return s.ends_with(default_port) ? s.substr(0, s.size() - default_port.size()) : s;
+  };
+  a = strip(a);
+  b = strip(b);
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+           return lower(x) == lower(y);
+         });
+}
+
 // What the stream's coroutine (relay_http2_stream) keeps for one request, and its steps that
 // do not wait. The waiting ones are in the coroutine itself, or in coroutines of their own only
 // where a body streams: a nested coroutine costs a frame allocation.
@@ -208,7 +225,9 @@ bool Relay::route() {
     refused = 431;
   } else if (stream_.method == "CONNECT") {
     refused = 501;
-  } else if (host_.empty() || !is_token(stream_.method) || !is_request_target(stream_.path)) {
+  } else if (host_.empty() || !is_token(stream_.method) || !is_request_target(stream_.path) ||
+             (!stream_.authority.empty() && !stream_.host_field.empty() &&
+              !same_authority(stream_.authority, stream_.host_field, stream_.scheme))) {
     refused = 400;
   }
   if (refused != 0) {
@@ -582,6 +601,8 @@ void Http2Stream::reset(std::int32_t stream_id) {
   data_deferred = false;
   trailer_fields.clear();
   trailer_nv.clear();
+  response_complete = false;
+  reset_by_us = false;
   upstream_buffer.clear();
   if (upstream_buffer.capacity() > kKept) upstream_buffer.shrink_to_fit();
   if (out.capacity() > kKept) out = std::string();

@@ -102,6 +102,8 @@ struct Http2Stream {
   // `trailer_nv` points into `trailer_fields`.
   std::vector<std::pair<std::string, std::string>> trailer_fields;
   std::vector<nghttp2_nv> trailer_nv;
+  bool response_complete = false;  // END_STREAM sent
+  bool reset_by_us = false;        // we sent RST_STREAM (Http2Connection::reset)
 
   // ---- the upstream exchange (the coroutine's)
   boost::beast::flat_buffer upstream_buffer;

@@ -22,6 +22,7 @@ struct alignas(64) WorkerMetrics {
   Counter upstream_retries{0};
   Counter upstream_timeouts{0};
   Counter upstream_bad_responses{0};
+  Counter http2_floods{0};  // HTTP/2 connections ended with GOAWAY(ENHANCE_YOUR_CALM)
   Counter bytes_in{0};
   Counter bytes_out{0};
   Counter connections_refused{0};  // over max_connections_per_worker

@@ -10,6 +10,7 @@
 #include "ingress/server.hpp"
 #include "routing/compiler.hpp"
 #include "tls/cert_store.hpp"
+#include "tls/ticket_keys.hpp"
 #include "watch/ingress_status.hpp"
 #include "watch/kube_source.hpp"
 #include "watch/leader_election.hpp"
@@ -48,6 +49,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   ServeConfig config;
   std::string http = "0.0.0.0:8080", https = "0.0.0.0:8443", admin = "127.0.0.1:9901";
   std::string grace = "30s", connect = "5s", upstream = "60s", idle = "75s", header = "30s";
+  std::string handshake = "10s", ticket_rotation = "12h";
   std::string balance = "round-robin", access_log = "stdout", request_metrics = "on";
   std::string body_size = "1m", body_read = "60s";
   std::uint64_t request_line = config.max_request_line, header_bytes = config.max_header_bytes,
@@ -99,6 +101,14 @@ int run_serve_command(const std::vector<std::string>& args) {
       "max-keepalive-requests",
       po::value<std::size_t>(&config.max_keepalive_requests)->default_value(1'000),
       "requests per HTTP/1.1 connection, the last answered with Connection: close (0: no limit)")(
+      "tls-handshake-timeout", po::value<std::string>(&handshake)->default_value(handshake),
+      "time allowed for a TLS handshake")(
+      "tls-ticket-key-rotation",
+      po::value<std::string>(&ticket_rotation)->default_value(ticket_rotation),
+      "a new session ticket key this often (tickets of the previous key still resume)")(
+      "http2-max-concurrent-streams",
+      po::value<std::uint32_t>(&config.http2_max_concurrent_streams)->default_value(128),
+      "SETTINGS_MAX_CONCURRENT_STREAMS of HTTP/2 connections")(
       "access-log", po::value<std::string>(&access_log)->default_value(access_log),
       "JSON lines: stdout, a file PATH (appended), or off")(
       "request-metrics", po::value<std::string>(&request_metrics)->default_value(request_metrics),
@@ -180,9 +190,11 @@ int run_serve_command(const std::vector<std::string>& args) {
         std::tuple{&idle, &config.idle_timeout, "--idle-timeout"},
         std::tuple{&header, &config.request_header_timeout, "--request-header-timeout"},
         std::tuple{&body_read, &config.body_read_timeout, "--body-read-timeout"},
+        std::tuple{&handshake, &config.tls_handshake_timeout, "--tls-handshake-timeout"},
+        std::tuple{&ticket_rotation, &config.tls_ticket_key_rotation, "--tls-ticket-key-rotation"},
         std::tuple{&watch_idle, &watch_idle_timeout, "--watch-idle-timeout"}}) {
     if (!parse_duration(*text, *target))
-      return fail(std::string(flag) + " \"" + *text + "\": accepted: 30s, 500ms, 2m");
+      return fail(std::string(flag) + " \"" + *text + "\": accepted: 30s, 500ms, 2m, 12h");
   }
   if (!parse_size(body_size, config.max_body_size))
     return fail("--max-body-size \"" + body_size +
@@ -199,6 +211,14 @@ int run_serve_command(const std::vector<std::string>& args) {
   }
   if (config.max_connections_per_worker == 0)
     return fail("--max-connections-per-worker 0: accepted: 1 or more");
+  if (config.tls_handshake_timeout.count() <= 0)
+    return fail("--tls-handshake-timeout \"" + handshake + "\": accepted: more than 0, like 10s");
+  if (config.tls_ticket_key_rotation < std::chrono::seconds(1))
+    return fail("--tls-ticket-key-rotation \"" + ticket_rotation +
+                "\": accepted: 1s or more, like 12h");
+  if (config.http2_max_concurrent_streams == 0 || config.http2_max_concurrent_streams > 10000)
+    return fail("--http2-max-concurrent-streams " +
+                std::to_string(config.http2_max_concurrent_streams) + ": accepted: 1 to 10000");
   if (balance == "round-robin") {
     config.load_balancing = LoadBalancing::kRoundRobin;
   } else if (balance == "least-request") {
@@ -219,6 +239,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   // In a cluster an IngressClass is ours only when its spec.controller says so; standalone
   // manifests may name any controller.
   if (kube) compile_options.controller_name = controller_name;
+  tls::set_ticket_key_rotation(config.tls_ticket_key_rotation);  // before any context exists
   watch::Publisher publisher(compile_options, tls::make_default_context());
   const bool verbose = config.log_level == "debug" || config.log_level == "info";
   publisher.on_publish(

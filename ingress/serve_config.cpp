@@ -81,6 +81,8 @@ bool parse_duration(const std::string& text, std::chrono::milliseconds& out) {
     ms = value;
   } else if (unit == "m") {
     ms = value * 60'000;
+  } else if (unit == "h") {
+    ms = value * 3'600'000;
   } else {
     return false;
   }

@@ -31,6 +31,12 @@ struct ServeConfig {
   std::chrono::milliseconds upstream_timeout{60'000};  // response headers from the upstream
   std::chrono::milliseconds idle_timeout{75'000};      // client keep-alive between requests
   std::chrono::milliseconds request_header_timeout{30'000};
+  // A TLS handshake not finished by then is closed: a flood of handshakes that never finish
+  // holds a socket and a little memory each for this long, no more.
+  std::chrono::milliseconds tls_handshake_timeout{10'000};
+  // Session ticket keys: a new one every interval; tickets of the previous one still resume.
+  std::chrono::milliseconds tls_ticket_key_rotation{std::chrono::hours(12)};
+  std::uint32_t http2_max_concurrent_streams = 128;         // SETTINGS_MAX_CONCURRENT_STREAMS
   std::chrono::milliseconds upstream_idle_timeout{60'000};  // pooled upstream connections
   std::size_t upstream_idle_per_endpoint = 64;  // pooled connections kept per endpoint per worker
   // What a client may send (ingress-nginx's defaults where it has one). Beyond each: the status
@@ -63,7 +69,7 @@ bool parse_listen_address(const std::string& text, ListenAddress& out, std::stri
 // Parses nginx sizes: bytes, or a number with k, m or g (KiB, MiB, GiB; either case).
 bool parse_size(const std::string& text, std::uint64_t& out);
 
-// Parses "30s", "500ms", "2m", or a bare number of seconds.
+// Parses "30s", "500ms", "2m", "12h", or a bare number of seconds.
 bool parse_duration(const std::string& text, std::chrono::milliseconds& out);
 
 }  // namespace portico::ingress

@@ -286,6 +286,12 @@ std::string Server::metrics_text() const {
        sum([](const WorkerMetrics& m) { return m.upstream_timeouts.load(); }));
   line("portico_upstream_errors_total", "kind=\"bad_response\"",
        sum([](const WorkerMetrics& m) { return m.upstream_bad_responses.load(); }));
+  out +=
+      "# HELP portico_http2_floods_total HTTP/2 connections closed with "
+      "GOAWAY(ENHANCE_YOUR_CALM): floods, Rapid Reset, header bombs.\n";
+  out += "# TYPE portico_http2_floods_total counter\n";
+  line("portico_http2_floods_total", "",
+       sum([](const WorkerMetrics& m) { return m.http2_floods.load(); }));
   out += "# HELP portico_upstream_retries_total Requests retried on another connection.\n";
   out += "# TYPE portico_upstream_retries_total counter\n";
   line("portico_upstream_retries_total", "",

@@ -759,10 +759,18 @@ void Compiler::bind_tls(const Ingress& ingress) {
       auto [it, inserted] = tls_by_host_.try_emplace(host, static_cast<std::uint32_t>(tls_.size()));
       if (!inserted) {
         const TlsBinding& first = tls_[it->second];
-        if (first.secret != secret)
-          report(diagnostics_, Severity::kWarning, ingress, host_field, tls.line,
-                 "host \"" + host + "\" already uses Secret " + first.secret + " from Ingress " +
-                     first.ingress + "; Secret " + secret + " is ignored for it");
+        if (first.secret == secret) continue;
+        const bool known = std::any_of(tls_.begin(), tls_.end(), [&](const TlsBinding& b) {
+          return b.alternate && b.host == host && b.secret == secret;
+        });
+        if (known) continue;
+        report(diagnostics_, Severity::kInfo, ingress, host_field, tls.line,
+               "host \"" + host + "\" already uses Secret " + first.secret + " from Ingress " +
+                   first.ingress + "; Secret " + secret +
+                   " is served beside it if one holds an RSA key and the other an ECDSA key "
+                   "(clients get the one they support), else it is ignored for this host");
+        tls_.push_back(
+            {host, secret, ingress.meta.namespace_ + "/" + ingress.meta.name, secret_found, true});
         continue;
       }
       tls_.push_back(

@@ -388,6 +388,8 @@ void render_json(const RouteTable& table, const Diagnostics& diagnostics,
     json.value(binding.ingress);
     json.key("secretFound");
     json.value(binding.secret_found);
+    json.key("alternate");
+    json.value(binding.alternate);
     json.end_object();
   }
   json.end_array();

@@ -102,6 +102,10 @@ struct TlsBinding {
   std::string secret;   // "namespace/name"
   std::string ingress;  // "namespace/name" of the Ingress that declares it
   bool secret_found = false;
+  // Another Secret for a host bound before (routes name the first binding): served beside the
+  // first when one holds an RSA and the other an ECDSA key, else ignored (tls::CertStore decides
+  // and reports; the compiler cannot read keys).
+  bool alternate = false;
   bool operator==(const TlsBinding&) const = default;
 };
 

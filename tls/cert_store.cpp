@@ -1,6 +1,7 @@
 #include "tls/cert_store.hpp"
 
 #include <algorithm>
+#include <map>
 #include <new>
 #include <string_view>
 #include <unordered_map>
@@ -9,6 +10,7 @@
 #include "routing/host_name.hpp"
 #include "tls/key_pair.hpp"
 #include "tls/openssl_handles.hpp"
+#include "tls/ticket_keys.hpp"
 
 namespace portico::tls {
 namespace {
@@ -248,6 +250,35 @@ ContextPtr load_secret(const routing::Secret& secret, std::string_view name,
   return ContextPtr(ctx.release(), SSL_CTX_free);
 }
 
+// "RSA", "ECDSA", or another algorithm's name: the kind of key a context's certificate holds.
+std::string key_kind(SSL_CTX* ctx) {
+  EVP_PKEY* key = SSL_CTX_get0_privatekey(ctx);
+  if (key == nullptr) return "no";
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+      return "RSA";
+    case EVP_PKEY_EC:
+      return "ECDSA";
+    default:
+      return OBJ_nid2sn(EVP_PKEY_get_base_id(key));
+  }
+}
+
+// Adds the certificate, chain and key of `from` (a context load_secret built) to `to`. OpenSSL
+// keeps one certificate per key type in a context and picks, per handshake, the one the client
+// can verify (TLS 1.3 and 1.2 signature algorithms, and the TLS 1.2 cipher suite: ECDHE-ECDSA or
+// ECDHE-RSA). False only when OpenSSL cannot allocate.
+bool add_certificate(SSL_CTX* to, SSL_CTX* from) {
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_use_certificate(to, SSL_CTX_get0_certificate(from)) != 1 ||
+      SSL_CTX_get0_chain_certs(from, &chain) != 1)
+    return false;
+  for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+    if (SSL_CTX_add1_chain_cert(to, sk_X509_value(chain, i)) != 1) return false;
+  }
+  return SSL_CTX_use_PrivateKey(to, SSL_CTX_get0_privatekey(from)) == 1;
+}
+
 // Sorts by key and keeps the first entry of each key (bindings come in the compiler's order).
 void sort_unique(auto& entries) {
   std::stable_sort(entries.begin(), entries.end(),
@@ -270,9 +301,12 @@ bool configure_server_context(SSL_CTX* ctx) {
   SSL_CTX_set_options(
       ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
   // Tickets: a returning client resumes without a full handshake and the server keeps no session
-  // state. They are encrypted with the keys of the context an SSL was created from (the default
-  // one, which outlives snapshots), so they survive certificate reloads.
-  SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+  // state. They are sealed with the process's rotating keys (ticket_keys.hpp), the same for every
+  // context, so they survive certificate reloads and SNI switches.
+  if (!use_rotating_ticket_keys(ctx)) {
+    ERR_clear_error();
+    return false;
+  }
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
   SSL_CTX_set_tlsext_servername_callback(ctx, on_server_name);
   return true;
@@ -294,7 +328,12 @@ std::shared_ptr<const CertStore> CertStore::build(const std::vector<routing::Tls
 
   constexpr std::size_t kUnusable = static_cast<std::size_t>(-1);
   std::unordered_map<std::string_view, std::size_t> context_by_secret;  // -> contexts_ index
+  std::vector<const routing::TlsBinding*> alternates;
   for (const routing::TlsBinding& binding : bindings) {
+    if (binding.alternate) {
+      alternates.push_back(&binding);
+      continue;
+    }
     auto [loaded, first_use] = context_by_secret.try_emplace(binding.secret, kUnusable);
     auto found = secret_by_name.find(binding.secret);
     const routing::Secret* secret = found != secret_by_name.end() ? found->second : nullptr;
@@ -337,7 +376,59 @@ std::shared_ptr<const CertStore> CertStore::build(const std::vector<routing::Tls
   }
   sort_unique(store->exact_);
   sort_unique(store->wildcard_);
+  if (!alternates.empty()) store->add_alternates(alternates, secret_by_name, diagnostics);
   return store;
+}
+
+void CertStore::add_alternates(
+    const std::vector<const routing::TlsBinding*>& alternates,
+    const std::unordered_map<std::string, const routing::Secret*>& secret_by_name,
+    Diagnostics& diagnostics) {
+  // Contexts of alternate Secrets and of RSA + ECDSA pairs, loaded once however many hosts share
+  // them. A pair's context is new: the primary's context may serve hosts without the pair.
+  std::unordered_map<std::string_view, ContextPtr> alternate_by_secret;
+  std::map<std::pair<std::size_t, SSL_CTX*>, std::size_t> pair_contexts;
+  for (const routing::TlsBinding* binding : alternates) {
+    const std::string& host = binding->host;
+    const bool wildcard = host.starts_with("*.");
+    std::vector<Entry>& entries = wildcard ? wildcard_ : exact_;
+    const std::string_view key = wildcard ? std::string_view(host).substr(2) : host;
+    auto entry = std::lower_bound(entries.begin(), entries.end(), key,
+                                  [](const Entry& e, std::string_view k) { return e.key < k; });
+    // The first Secret of the host is unusable (reported already): the host keeps the fallback,
+    // as it would without the alternate; fixing the first one brings both.
+    if (entry == entries.end() || entry->key != key) continue;
+
+    auto found = secret_by_name.find(binding->secret);
+    const routing::Secret* secret = found != secret_by_name.end() ? found->second : nullptr;
+    if (secret == nullptr || secret->type != kTlsSecretType) continue;  // the compiler said so
+    auto [loaded, first_use] = alternate_by_secret.try_emplace(binding->secret);
+    if (first_use) loaded->second = load_secret(*secret, binding->secret, diagnostics);
+    SSL_CTX* alternate = loaded->second.get();
+    if (alternate == nullptr) continue;
+
+    SSL_CTX* primary = contexts_[entry->context].get();
+    const std::string primary_kind = key_kind(primary), alternate_kind = key_kind(alternate);
+    if (primary_kind == alternate_kind || SSL_CTX_get0_certificate(primary) == nullptr) {
+      report(diagnostics, Severity::kWarning, secret, binding->secret,
+             field_of(*secret, KeyPairField::kKey),
+             "host \"" + host + "\" already has a certificate with an " + primary_kind +
+                 " key; this Secret's is " + alternate_kind +
+                 " too and is ignored for it (spec.tls of Ingress " + binding->ingress +
+                 "); accepted: one Secret with an RSA key and one with an ECDSA key per host");
+      continue;
+    }
+    auto [pair, new_pair] = pair_contexts.try_emplace({entry->context, alternate}, 0);
+    if (new_pair) {
+      SslCtxPtr both(SSL_CTX_new(TLS_server_method()));
+      if (!both || !configure_server_context(both.get()) || !add_certificate(both.get(), primary) ||
+          !add_certificate(both.get(), alternate))
+        throw std::bad_alloc();
+      pair->second = contexts_.size();
+      contexts_.push_back(ContextPtr(both.release(), SSL_CTX_free));
+    }
+    entry->context = pair->second;
+  }
 }
 
 SSL_CTX* CertStore::find(const std::vector<Entry>& entries, std::string_view key) const {

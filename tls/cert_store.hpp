@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "routing/diagnostic.hpp"
@@ -43,6 +44,12 @@ class CertStore {
   // a host bound to it, or that has expired or is not valid yet, is a warning (and is served).
   // A binding whose Secret is missing or not kubernetes.io/tls is reported only if the binding
   // says `secret_found` (otherwise the compiler already reported it on the Ingress).
+  //
+  // An `alternate` binding (a second Secret for a host) is served beside the host's first
+  // certificate when one key is RSA and the other ECDSA: the host's context then holds both, and
+  // OpenSSL gives each client the one its signature algorithms and cipher suites allow (ECDSA
+  // first when it can take either: the server's cipher order). Two keys of one kind are a
+  // warning on the alternate Secret's data[tls.key], and the first stays.
   //
   // `default_context` should come from make_default_context() (or be configured by
   // configure_server_context()); it is shared, never modified. Null means "no default": names
@@ -82,14 +89,20 @@ class CertStore {
   std::vector<Entry> wildcard_;  // sorted by key, unique
 
   SSL_CTX* find(const std::vector<Entry>& entries, std::string_view key) const;
+  // Serves each alternate binding's certificate beside its host's first one when the two keys
+  // are of different kinds (RSA and ECDSA); reports the others. Entries must be sorted.
+  void add_alternates(const std::vector<const routing::TlsBinding*>& alternates,
+                      const std::unordered_map<std::string, const routing::Secret*>& secret_by_name,
+                      routing::Diagnostics& diagnostics);
 };
 
 // Configures a server SSL_CTX the way every Portico context is configured: TLS 1.2 minimum and
 // 1.3 maximum; for TLS 1.2 only ECDHE with AEAD ciphers, in the server's order; no
-// renegotiation, no compression; session tickets on (OpenSSL's per-context random ticket keys,
-// not rotated yet); the ALPN callback (h2, else http/1.1, else no ALPN at all so that clients
-// without ALPN still speak HTTP/1.1); and the servername callback that switches to the attached
-// store's context. Returns false when OpenSSL rejects a setting (only on allocation failure).
+// renegotiation, no compression; stateless session tickets with the process's rotating keys
+// (ticket_keys.hpp) and no server-side session cache; the ALPN callback (h2, else http/1.1, else no
+// ALPN at all so that clients without ALPN still speak HTTP/1.1); and the servername callback that
+// switches to the attached store's context. Returns false when OpenSSL rejects a setting (only on
+// allocation failure).
 bool configure_server_context(SSL_CTX* ctx);
 
 }  // namespace portico::tls

@@ -193,7 +193,9 @@ TEST(ServeFlags, Durations) {
   ASSERT_TRUE(parse_duration("1.5", d));
   EXPECT_EQ(d.count(), 1500);
   EXPECT_FALSE(parse_duration("soon", d));
-  EXPECT_FALSE(parse_duration("5h", d));
+  ASSERT_TRUE(parse_duration("12h", d));
+  EXPECT_EQ(d.count(), 12 * 3600 * 1000);
+  EXPECT_FALSE(parse_duration("5d", d));
 }
 
 TEST(ServeFlags, SizesAsNginxWritesThem) {

@@ -216,6 +216,51 @@ TEST(Tls, SslRedirectIsOnUnlessTheIngressTurnsItOff) {
   EXPECT_FALSE(off.table->routes().at(0).ssl_redirect) << dump(off.diagnostics);
 }
 
+TEST(Tls, ASecondSecretForAHostIsAnAlternateBindingNotADrop) {
+  // Two spec.tls entries naming shop.example with different Secrets (one may hold an RSA key,
+  // the other an ECDSA one: only tls::CertStore can tell). Routes name the first.
+  auto result = compile_yaml(R"(
+apiVersion: v1
+kind: Secret
+metadata: {name: shop-rsa, namespace: web}
+type: kubernetes.io/tls
+data: {tls.crt: Y2VydA==, tls.key: a2V5}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: shop-ecdsa, namespace: web}
+type: kubernetes.io/tls
+data: {tls.crt: Y2VydA==, tls.key: a2V5}
+---
+)" + shop_ingress("{number: 80}") +
+                             R"(  tls:
+  - hosts: [shop.example]
+    secretName: shop-rsa
+  - hosts: [shop.example]
+    secretName: shop-ecdsa
+  - hosts: [shop.example]
+    secretName: shop-ecdsa
+)");
+  const auto& tls = result.table->tls();
+  ASSERT_EQ(tls.size(), 2u) << "the repeated alternate is bound once";
+  EXPECT_EQ(tls[0].secret, "web/shop-rsa");
+  EXPECT_FALSE(tls[0].alternate);
+  EXPECT_EQ(tls[1].secret, "web/shop-ecdsa");
+  EXPECT_EQ(tls[1].host, "shop.example");
+  EXPECT_TRUE(tls[1].alternate);
+  EXPECT_TRUE(tls[1].secret_found);
+  const Route& route = result.table->routes()[result.table->lookup("shop.example", "/").route];
+  EXPECT_EQ(tls[route.tls].secret, "web/shop-rsa");
+  EXPECT_EQ(count_diagnostics(result.diagnostics, Severity::kInfo, "spec.tls[1].hosts[0]",
+                              "RSA key and the other an ECDSA key"),
+            1)
+      << dump(result.diagnostics);
+  for (const auto& d : result.diagnostics) {
+    EXPECT_EQ(d.severity == Severity::kWarning && d.field.starts_with("spec.tls"), false)
+        << d.message;
+  }
+}
+
 TEST(Tls, MissingSecretIsAWarning) {
   auto result = compile_yaml(shop_ingress("{number: 80}") + R"(  tls:
   - hosts: [shop.example]

@@ -272,6 +272,66 @@ TEST_F(CertStoreTest, SessionTicketsResumeAcrossTheSwitchedContext) {
   }
 }
 
+// ---- RSA and ECDSA side by side (alternate bindings)
+
+TEST_F(CertStoreTest, RsaAndEcdsaSecretsOfOneHostAreServedSideBySide) {
+  Identity rsa =
+      make_identity(KeyType::kRsa, "dual.example.com", {"dual.example.com", "rsa.example.com"});
+  Identity ecdsa = make_identity(KeyType::kEcdsa, "dual.example.com", {"dual.example.com"});
+  TlsBinding alternate = bind("dual.example.com", "default/dual-ecdsa");
+  alternate.alternate = true;
+  std::vector<TlsBinding> bindings = {bind("dual.example.com", "default/dual-rsa"), alternate,
+                                      bind("rsa.example.com", "default/dual-rsa")};
+  std::vector<Secret> secrets = {secret_of("dual-rsa", rsa), secret_of("dual-ecdsa", ecdsa)};
+  auto store = CertStore::build(bindings, secrets, *default_ctx_, diagnostics_);
+  EXPECT_TRUE(diagnostics_.empty()) << format(diagnostics_.front());
+
+  for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    // TLS 1.2: the suite decides; TLS 1.3: the signature algorithms (the client's defaults
+    // offer both, and the server's ECDSA-first order wins).
+    ClientOptions options{
+        .server_name = "dual.example.com", .min_version = version, .max_version = version};
+    HandshakeResult either = connect(store, options);
+    ASSERT_TRUE(either.ok) << either.error;
+    EXPECT_EQ(X509_cmp(either.peer.get(), ecdsa.cert.get()), 0) << version;
+  }
+  HandshakeResult rsa_only = connect(store, {.server_name = "dual.example.com",
+                                             .max_version = TLS1_2_VERSION,
+                                             .tls12_ciphers = "ECDHE-RSA-AES128-GCM-SHA256"});
+  ASSERT_TRUE(rsa_only.ok) << rsa_only.error;
+  EXPECT_EQ(X509_cmp(rsa_only.peer.get(), rsa.cert.get()), 0);
+  HandshakeResult ecdsa_only = connect(store, {.server_name = "dual.example.com",
+                                               .max_version = TLS1_2_VERSION,
+                                               .tls12_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256"});
+  ASSERT_TRUE(ecdsa_only.ok) << ecdsa_only.error;
+  EXPECT_EQ(X509_cmp(ecdsa_only.peer.get(), ecdsa.cert.get()), 0);
+
+  // A host of the RSA Secret without the alternate keeps RSA only.
+  HandshakeResult shop = connect(store, {.server_name = "rsa.example.com",
+                                         .max_version = TLS1_2_VERSION,
+                                         .tls12_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256"});
+  EXPECT_FALSE(shop.ok) << "an ECDSA-only client got " << shop.cipher;
+}
+
+TEST_F(CertStoreTest, TwoKeysOfOneKindForAHostKeepTheFirstAndWarn) {
+  Identity second = make_identity(KeyType::kRsa, "shop.example.com", {"shop.example.com"});
+  TlsBinding alternate = bind("shop.example.com", "default/shop-2");
+  alternate.alternate = true;
+  std::vector<TlsBinding> bindings = {bind("shop.example.com", "default/shop"), alternate};
+  std::vector<Secret> secrets = {secret_of("shop", *shop_), secret_of("shop-2", second)};
+  auto store = CertStore::build(bindings, secrets, *default_ctx_, diagnostics_);
+  ASSERT_EQ(diagnostics_.size(), 1u);
+  EXPECT_EQ(diagnostics_[0].severity, Severity::kWarning);
+  EXPECT_EQ(diagnostics_[0].object, "Secret default/shop-2");
+  EXPECT_EQ(diagnostics_[0].field, "data[tls.key]");
+  EXPECT_NE(diagnostics_[0].message.find("one Secret with an RSA key and one with an ECDSA key"),
+            std::string::npos)
+      << diagnostics_[0].message;
+  HandshakeResult result = connect_to(store, "shop.example.com");
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(X509_cmp(result.peer.get(), shop_->cert.get()), 0);
+}
+
 // ---- ALPN
 
 TEST_F(CertStoreTest, AlpnPrefersH2ThenHttp11ElseNone) {

@@ -2,7 +2,8 @@
 # The must-show of the workload-chain issue: `portico routes` on the 10,000-Ingress set plus a
 # Deployment per Service (`portico_bench_gen --workloads`), against the same set without
 # workloads: median wall time, CPU time (user + system: steadier than wall time when other work
-# shares the machine) and peak RSS of each, and the ratios.
+# shares the machine) and peak RSS of each, the ratios, and the spread of the wall-time ratio over
+# the interleaved pairs of runs.
 #
 #   bench/chain_overhead.sh [BUILD_DIR]        (default: build/release)
 #
@@ -61,3 +62,10 @@ printf '%-28s %10d %10d %12.1f\n' "without workloads" "$pm" "$pcpu" "$(echo "$pk
 printf '%-28s %10d %10d %12.1f\n' "with a Deployment/Service" "$wm" "$wcpu" "$(echo "$wk/1024" | bc -l)"
 printf 'ratio: wall %.3f, CPU %.3f, memory %.3f (clusters: %s)\n' "$(echo "$wm/$pm" | bc -l)" \
   "$(echo "$wcpu/$pcpu" | bc -l)" "$(echo "$wk/$pk" | bc -l)" "$links"
+# The spread: the wall ratio of each interleaved pair (run i with workloads / run i without).
+paste -d' ' <(cut -d' ' -f1 "$scratch/plain.txt") <(cut -d' ' -f1 "$scratch/workloads.txt") |
+  awk '{print $2 / $1}' | sort -n |
+  awk '{r[NR] = $1} END {
+    printf "pairs: wall ratio min %.3f, p25 %.3f, median %.3f, p75 %.3f, max %.3f\n",
+      r[1], r[int((NR + 3) / 4)], r[int((NR + 1) / 2)], r[int((3 * NR + 1) / 4)], r[NR]
+  }'

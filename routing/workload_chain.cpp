@@ -1,9 +1,10 @@
 #include "routing/workload_chain.hpp"
 
 #include <charconv>
+#include <iterator>
+#include <memory>
+#include <span>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "routing/label_selector.hpp"
 
@@ -29,18 +30,143 @@ std::optional<std::int64_t> parse_ordinal(std::string_view text) {
   return value;
 }
 
-std::string index_key(std::string_view ns, std::string_view key, std::string_view value) {
-  std::string out;
-  out.reserve(ns.size() + key.size() + value.size() + 2);
-  out.append(ns).append(1, '\0').append(key).append(1, '\0').append(value);
-  return out;
+std::size_t combine(std::size_t seed, std::string_view part) {
+  return seed ^
+         (std::hash<std::string_view>{}(part) + 0x9e3779b97f4a7c15ull + (seed << 6) + (seed >> 2));
 }
 
-std::string name_key(std::string_view ns, std::string_view name) {
-  std::string out(ns);
-  out.append(1, '\0').append(name);
-  return out;
+std::size_t name_hash(std::string_view ns, std::string_view name) {
+  return combine(combine(0, ns), name);
 }
+
+std::size_t label_hash(std::string_view ns, std::string_view key, std::string_view value) {
+  return combine(combine(combine(0, ns), key), value);
+}
+
+// Open addressing from keys to 32-bit ids over 8-byte slots (32 bits of hash, the id). The keys
+// stay in the objects: the caller hashes the key it seeks and says whether an id stands for it.
+// (FlatIndex keeps a key and a 64-bit hash in every slot, 72 bytes for a namespace/name: built
+// beside the compiler, this pass's indexes then added megabytes to the dry run's peak memory.)
+class IdTable {
+ public:
+  static constexpr std::uint32_t kNone = 0xffffffffu;
+
+  explicit IdTable(std::size_t expected = 0) { grow(expected); }
+
+  // The id whose key hashes to `hash` and that `is_key(id)` accepts, or kNone.
+  template <typename IsKey>
+  std::uint32_t find(std::size_t hash, IsKey&& is_key) const {
+    auto h = static_cast<std::uint32_t>(hash);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.id == kNone) return kNone;
+      if (s.hash == h && is_key(s.id)) return s.id;
+    }
+  }
+
+  // find(); when nothing is found, `id` is added for the key and kNone returned.
+  template <typename IsKey>
+  std::uint32_t find_or_add(std::size_t hash, std::uint32_t id, IsKey&& is_key) {
+    if ((size_ + 1) * 2 > slots_.size()) grow(size_ + 1);
+    auto h = static_cast<std::uint32_t>(hash);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.id == kNone) {
+        s = {h, id};
+        ++size_;
+        return kNone;
+      }
+      if (s.hash == h && is_key(s.id)) return s.id;
+    }
+  }
+
+ private:
+  struct Slot {
+    std::uint32_t hash = 0;
+    std::uint32_t id = kNone;
+  };
+
+  void grow(std::size_t entries) {
+    std::size_t capacity = 16;
+    while (capacity < entries * 2) capacity *= 2;
+    if (capacity <= slots_.size()) return;
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(capacity, Slot{});
+    mask_ = capacity - 1;
+    for (const Slot& s : old) {
+      if (s.id == kNone) continue;
+      std::size_t i = s.hash & mask_;
+      while (slots_[i].id != kNone) i = (i + 1) & mask_;
+      slots_[i] = s;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+};
+
+// Lists of workload indices by key, each in input order, in one flat array: built from (key,
+// workload) pairs, then finish(); a lookup is one probe and a contiguous span. A list's key is
+// what its Tag (the first pair's) points at. Per-key vectors in a node-based map under string
+// keys were most of this pass's time and allocations.
+template <typename Tag>
+class WorkloadLists {
+ public:
+  explicit WorkloadLists(std::size_t pairs = 0) : ids_(pairs) { pairs_.reserve(pairs); }
+
+  // Appends `workload` to the list whose key hashes to `hash` and whose tag `same(tag)` accepts,
+  // else to a new list tagged `tag`.
+  template <typename Same>
+  void add(std::size_t hash, const Tag& tag, std::uint32_t workload, Same&& same) {
+    auto list = static_cast<std::uint32_t>(tags_.size());
+    if (std::uint32_t found =
+            ids_.find_or_add(hash, list, [&](std::uint32_t id) { return same(tags_[id]); });
+        found != IdTable::kNone) {
+      list = found;
+    } else {
+      tags_.push_back(tag);
+      starts_.push_back(0);
+    }
+    ++starts_[list];  // a count until finish()
+    pairs_.emplace_back(list, workload);
+  }
+
+  void finish() {
+    std::uint32_t total = 0;
+    for (std::uint32_t& start : starts_) {
+      std::uint32_t count = start;
+      start = total;
+      total += count;
+    }
+    starts_.push_back(total);
+    items_.resize(total);
+    std::vector<std::uint32_t> next(starts_.begin(), starts_.end() - 1);
+    for (const auto& [list, workload] : pairs_) items_[next[list]++] = workload;
+    pairs_ = {};
+  }
+
+  template <typename Same>
+  std::span<const std::uint32_t> find(std::size_t hash, Same&& same) const {
+    std::uint32_t list = ids_.find(hash, [&](std::uint32_t id) { return same(tags_[id]); });
+    if (list == IdTable::kNone) return {};
+    return std::span<const std::uint32_t>(items_).subspan(starts_[list],
+                                                          starts_[list + 1] - starts_[list]);
+  }
+
+ private:
+  IdTable ids_;                        // list ids
+  std::vector<Tag> tags_;              // per list
+  std::vector<std::uint32_t> starts_;  // per list: its first item (a count before finish())
+  std::vector<std::uint32_t> items_;   // workload indices, list after list
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs_;  // (list, workload) until finish()
+};
+
+// A template label of a workload in a namespace: the key of a list of workloads.
+struct LabelTag {
+  const std::string* namespace_;
+  const StringMap::value_type* label;
+};
 
 Diagnostic& add(Diagnostics& diagnostics, Severity severity, const std::string& object,
                 const Origin& origin, int line, std::string field, std::string message) {
@@ -54,62 +180,123 @@ Diagnostic& add(Diagnostics& diagnostics, Severity severity, const std::string& 
   return d;
 }
 
-class ChainAnalyzer {
- public:
-  ChainAnalyzer(const ObjectSet& objects, const RouteTable& table)
-      : objects_(objects), table_(table) {}
+// The part of a Service's chain that a table does not change, for each of its ports.
+struct PortChain {
+  std::int32_t port = 0;  // the Service port
+  // targetPort errors, reported for each cluster of this port: Data::port_diagnostics[begin, end)
+  std::uint32_t diagnostics_begin = 0;
+  std::uint32_t diagnostics_end = 0;
+  ClusterChain chain;
+};
 
-  WorkloadChain run() {
+// The first Service of each namespace/name (a duplicate is never reached).
+struct ServiceEntry {
+  std::uint32_t service = 0;     // in ObjectSet::services
+  std::uint32_t first_port = 0;  // its ports: Data::ports[first_port, first_port + port_count),
+  std::uint32_t port_count = 0;  // none without a selector
+  // Reported once, at the first cluster that reaches the Service:
+  // Data::first_visit_diagnostics[begin, end)
+  std::uint32_t first_visit_begin = 0;
+  std::uint32_t first_visit_end = 0;
+};
+
+}  // namespace
+
+struct ServiceChains::Data {
+  const ObjectSet* objects = nullptr;
+  IdTable services;  // namespace/name -> entries
+  std::vector<ServiceEntry> entries;
+  std::vector<PortChain> ports;
+  Diagnostics port_diagnostics;
+  Diagnostics first_visit_diagnostics;
+  Diagnostics before;  // workload selector errors
+  Diagnostics after;   // governing Service warnings
+
+  // The entry of Service namespace/name, or kNone.
+  std::uint32_t find_service(std::string_view ns, std::string_view name) const {
+    return services.find(name_hash(ns, name), [&](std::uint32_t entry) {
+      const Service& s = objects->services[entries[entry].service];
+      return s.meta.name == name && s.meta.namespace_ == ns;
+    });
+  }
+};
+
+namespace {
+
+class ChainBuilder {
+ public:
+  ChainBuilder(const ObjectSet& objects, ServiceChains::Data& out) : objects_(objects), out_(out) {}
+
+  void run() {
+    out_.objects = &objects_;
     validate_workloads();
     index_workloads();
-    for (const Service& s : objects_.services) {
-      services_.emplace(name_key(s.meta.namespace_, s.meta.name), &s);
-    }
-    for (const EndpointSlice& slice : objects_.endpoint_slices) {
-      has_endpoints_.insert(name_key(slice.meta.namespace_, slice.service_name));
-    }
-    for (const Endpoints& e : objects_.endpoints) {
-      has_endpoints_.insert(name_key(e.meta.namespace_, e.meta.name));
-    }
-    result_.clusters.resize(table_.clusters().size());
-    for (std::size_t i = 0; i < table_.clusters().size(); ++i) {
-      follow(table_.clusters()[i], result_.clusters[i]);
+    out_.services = IdTable(objects_.services.size());
+    out_.entries.reserve(objects_.services.size());
+    std::size_t port_count = 0;
+    for (const Service& s : objects_.services) port_count += s.ports.size();
+    out_.ports.reserve(port_count);
+    for (std::uint32_t i = 0; i < objects_.services.size(); ++i) {
+      const Service& s = objects_.services[i];
+      auto entry = static_cast<std::uint32_t>(out_.entries.size());
+      if (out_.services.find_or_add(
+              name_hash(s.meta.namespace_, s.meta.name), entry, [&](std::uint32_t e) {
+                const Service& other = objects_.services[out_.entries[e].service];
+                return other.meta.name == s.meta.name && other.meta.namespace_ == s.meta.namespace_;
+              }) != IdTable::kNone) {
+        continue;
+      }
+      ServiceEntry& added = out_.entries.emplace_back();
+      added.service = i;
+      // A Service without selector has hand-written Endpoints by design: never "dangling".
+      if (s.has_selector && !s.selector.empty()) follow(s, added);
     }
     check_governing_services();
-    return std::move(result_);
   }
 
  private:
   // A workload's own selector: required and self-selecting for apps/v1 (the API server refuses
   // anything else), defaulted to the template labels where the API server defaulted it.
   void validate_workloads() {
+    Diagnostics& diagnostics = out_.before;
     valid_.assign(objects_.workloads.size(), true);
     for (std::size_t i = 0; i < objects_.workloads.size(); ++i) {
       const Workload& w = objects_.workloads[i];
       if (w.kind == WorkloadKind::kPod) continue;
-      std::string object = object_name(to_string(w.kind), w.meta);
       if (!w.selector) {
         if (w.selector_defaults_to_template()) continue;
         valid_[i] = false;
-        add(result_.diagnostics, Severity::kError, object, w.meta.origin, 0, "spec.selector",
+        add(diagnostics, Severity::kError, object_name(to_string(w.kind), w.meta), w.meta.origin, 0,
+            "spec.selector",
             "missing; " + w.api_version + " " + std::string(to_string(w.kind)) +
                 " requires a selector that matches spec.template.metadata.labels");
         continue;
       }
-      CompiledSelector selector;
-      if (!CompiledSelector::compile(*w.selector, object, w.meta.origin, "spec.selector",
-                                     result_.diagnostics, selector)) {
-        valid_[i] = false;
-        continue;
+      bool empty = false;
+      bool selects_template = false;
+      if (w.selector->match_expressions.empty()) {
+        // matchLabels alone (nearly every workload): nothing to compile or to reject.
+        empty = w.selector->match_labels.empty();
+        selects_template = map_selects(w.selector->match_labels, w.template_labels);
+      } else {
+        CompiledSelector selector;
+        if (!CompiledSelector::compile(*w.selector, object_name(to_string(w.kind), w.meta),
+                                       w.meta.origin, "spec.selector", diagnostics, selector)) {
+          valid_[i] = false;
+          continue;
+        }
+        empty = selector.empty();
+        selects_template = selector.matches(w.template_labels);
       }
-      if (selector.empty() && !w.selector_defaults_to_template()) {
+      if (empty && !w.selector_defaults_to_template()) {
         valid_[i] = false;
-        add(result_.diagnostics, Severity::kError, object, w.meta.origin, w.selector->line,
-            "spec.selector", "empty; it must select spec.template.metadata.labels");
-      } else if (!selector.empty() && !selector.matches(w.template_labels)) {
+        add(diagnostics, Severity::kError, object_name(to_string(w.kind), w.meta), w.meta.origin,
+            w.selector->line, "spec.selector",
+            "empty; it must select spec.template.metadata.labels");
+      } else if (!empty && !selects_template) {
         valid_[i] = false;
-        add(result_.diagnostics, Severity::kError, object, w.meta.origin, w.selector->line,
-            "spec.selector",
+        add(diagnostics, Severity::kError, object_name(to_string(w.kind), w.meta), w.meta.origin,
+            w.selector->line, "spec.selector",
             "does not select the workload's own pods (spec.template.metadata.labels); the API "
             "server refuses it");
       }
@@ -117,17 +304,86 @@ class ChainAnalyzer {
   }
 
   void index_workloads() {
+    std::size_t labels = 0;
+    for (const Workload& w : objects_.workloads) labels += w.template_labels.size();
+    by_label_ = WorkloadLists<LabelTag>(labels);
     for (std::uint32_t i = 0; i < objects_.workloads.size(); ++i) {
       if (!valid_[i]) continue;
       const Workload& w = objects_.workloads[i];
-      for (const auto& [key, value] : w.template_labels) {
-        by_label_[index_key(w.meta.namespace_, key, value)].push_back(i);
+      const std::string& ns = w.meta.namespace_;
+      for (const StringMap::value_type& label : w.template_labels) {
+        by_label_.add(label_hash(ns, label.first, label.second), {&ns, &label}, i,
+                      [&](const LabelTag& t) {
+                        return t.label->second == label.second && t.label->first == label.first &&
+                               *t.namespace_ == ns;
+                      });
       }
-      by_namespace_[w.meta.namespace_].push_back(i);
       if (w.kind == WorkloadKind::kStatefulSet) {
-        statefulsets_.emplace(name_key(w.meta.namespace_, w.meta.name), i);
+        statefulsets_.find_or_add(name_hash(ns, w.meta.name), i, [&](std::uint32_t other) {
+          const WorkloadMeta& m = objects_.workloads[other].meta;
+          return m.name == w.meta.name && m.namespace_ == ns;
+        });
       }
     }
+    by_label_.finish();
+  }
+
+  // The valid workloads labelled key=value in namespace `ns`.
+  std::span<const std::uint32_t> labelled(std::string_view ns, std::string_view key,
+                                          std::string_view value) const {
+    return by_label_.find(label_hash(ns, key, value), [&](const LabelTag& t) {
+      return t.label->second == value && t.label->first == key && *t.namespace_ == ns;
+    });
+  }
+
+  // The first valid StatefulSet namespace/name, or kNone.
+  std::uint32_t statefulset(std::string_view ns, std::string_view name) const {
+    return statefulsets_.find(name_hash(ns, name), [&](std::uint32_t index) {
+      const WorkloadMeta& m = objects_.workloads[index].meta;
+      return m.name == name && m.namespace_ == ns;
+    });
+  }
+
+  // Only Services whose selector holds nothing but controller-added labels need every workload of
+  // a namespace; the index is built the first time one does.
+  std::span<const std::uint32_t> in_namespace(const std::string& ns) {
+    if (!by_namespace_) {
+      by_namespace_.emplace(objects_.workloads.size());
+      for (std::uint32_t i = 0; i < objects_.workloads.size(); ++i) {
+        if (!valid_[i]) continue;
+        const std::string& own = objects_.workloads[i].meta.namespace_;
+        by_namespace_->add(combine(0, own), &own, i,
+                           [&](const std::string* tag) { return *tag == own; });
+      }
+      by_namespace_->finish();
+    }
+    return by_namespace_->find(combine(0, ns), [&](const std::string* tag) { return *tag == ns; });
+  }
+
+  // Whether a Service has EndpointSlices or Endpoints of its own; indexed the first time a
+  // selected Pod could make endpoints (only then does the answer matter). Ids: slices first.
+  bool has_endpoints(const Service& s) {
+    const auto& slices = objects_.endpoint_slices;
+    auto owner = [&](std::uint32_t id) -> std::pair<const std::string&, const std::string&> {
+      if (id < slices.size()) return {slices[id].meta.namespace_, slices[id].service_name};
+      const Endpoints& e = objects_.endpoints[id - slices.size()];
+      return {e.meta.namespace_, e.meta.name};
+    };
+    auto is = [&](std::string_view ns, std::string_view name) {
+      return [&, ns, name](std::uint32_t id) {
+        auto [owner_ns, owner_name] = owner(id);
+        return owner_name == name && owner_ns == ns;
+      };
+    };
+    if (!has_endpoints_) {
+      has_endpoints_.emplace(slices.size() + objects_.endpoints.size());
+      for (std::uint32_t id = 0; id < slices.size() + objects_.endpoints.size(); ++id) {
+        auto [ns, name] = owner(id);
+        has_endpoints_->find_or_add(name_hash(ns, name), id, is(ns, name));
+      }
+    }
+    return has_endpoints_->find(name_hash(s.meta.namespace_, s.meta.name),
+                                is(s.meta.namespace_, s.meta.name)) != IdTable::kNone;
   }
 
   // Whether the pods of `w` carry label key=value: their template labels, else the label a
@@ -164,33 +420,30 @@ class ChainAnalyzer {
     return false;
   }
 
-  // Candidates from the index: the first selector label that is in template labels; a
-  // pod-name label also finds its StatefulSet by name; only hash-only selectors scan a namespace.
-  std::vector<std::uint32_t> candidates(const Service& s) {
+  // Calls f(workload index) for each candidate, from the index: the first selector label that is
+  // in template labels; a pod-name label also finds its StatefulSet by name; only hash-only
+  // selectors go through a whole namespace.
+  template <typename F>
+  void each_candidate(const Service& s, F&& f) {
     const std::string& ns = s.meta.namespace_;
     for (const auto& [key, value] : s.selector) {
       if (controller_added(key)) continue;
-      auto it = by_label_.find(index_key(ns, key, value));
-      return it == by_label_.end() ? std::vector<std::uint32_t>{} : it->second;
+      for (std::uint32_t index : labelled(ns, key, value)) f(index);
+      return;
     }
-    std::vector<std::uint32_t> out;
-    if (auto pod_name = s.selector.find(std::string(kPodNameLabel)); pod_name != s.selector.end()) {
-      if (auto it = by_label_.find(index_key(ns, kPodNameLabel, pod_name->second));
-          it != by_label_.end()) {
-        out = it->second;
-      }
+    static const std::string kPodName(kPodNameLabel);
+    if (auto pod_name = s.selector.find(kPodName); pod_name != s.selector.end()) {
+      for (std::uint32_t index : labelled(ns, kPodNameLabel, pod_name->second)) f(index);
       // A StatefulSet's pods are NAME-ORDINAL; the name itself may contain dashes.
       std::string_view v = pod_name->second;
       if (auto dash = v.rfind('-'); dash != std::string_view::npos) {
-        if (auto it = statefulsets_.find(name_key(ns, v.substr(0, dash)));
-            it != statefulsets_.end()) {
-          out.push_back(it->second);
+        if (std::uint32_t index = statefulset(ns, v.substr(0, dash)); index != IdTable::kNone) {
+          f(index);
         }
       }
-      return out;
+      return;
     }
-    if (auto it = by_namespace_.find(ns); it != by_namespace_.end()) out = it->second;
-    return out;
+    for (std::uint32_t index : in_namespace(ns)) f(index);
   }
 
   static std::optional<std::int32_t> container_port(const Workload& w, const ServicePort& port) {
@@ -202,93 +455,102 @@ class ChainAnalyzer {
     return std::nullopt;
   }
 
-  void follow(const Cluster& cluster, ClusterChain& chain) {
-    if (!cluster.service_found || cluster.external_name) return;
-    auto found = services_.find(name_key(cluster.namespace_, cluster.service));
-    if (found == services_.end()) return;
-    const Service& s = *found->second;
-    // A Service without selector has hand-written Endpoints by design: never "dangling".
-    if (!s.has_selector || s.selector.empty()) return;
-    std::size_t port_index = 0;
-    while (port_index < s.ports.size() && s.ports[port_index].port != cluster.service_port) {
-      ++port_index;
-    }
-    if (port_index == s.ports.size()) return;  // the compiler reports the unresolved port
-    chain.has_selector = true;
-    const ServicePort& port = s.ports[port_index];
-    const std::string object = object_name("Service", s.meta);
-    bool first_visit = visited_.insert(&s).second;
-    bool derive = cluster.endpoints.empty() &&
-                  !has_endpoints_.contains(name_key(s.meta.namespace_, s.meta.name));
-
+  // The workloads `s` selects (whatever the port), then the chain of each of its ports.
+  void follow(const Service& s, ServiceEntry& entry) {
     beyond_.clear();
-    for (std::uint32_t index : candidates(s)) {
+    selected_.clear();
+    each_candidate(s, [&](std::uint32_t index) {
       const Workload& w = objects_.workloads[index];
-      bool selected = true;
       for (const auto& [key, value] : s.selector) {
-        if (!pods_carry(w, key, value)) {
-          selected = false;
-          break;
+        if (!pods_carry(w, key, value)) return;
+      }
+      selected_.push_back(index);
+    });
+    // Named only for a diagnostic: most Services have none.
+    std::string object;
+    auto service_object = [&]() -> const std::string& {
+      if (object.empty()) object = object_name("Service", s.meta);
+      return object;
+    };
+    std::optional<bool> derive;
+    entry.first_port = static_cast<std::uint32_t>(out_.ports.size());
+    entry.port_count = static_cast<std::uint32_t>(s.ports.size());
+    for (std::uint32_t port_index = 0; port_index < s.ports.size(); ++port_index) {
+      const ServicePort& port = s.ports[port_index];
+      PortChain& out = out_.ports.emplace_back();
+      out.port = port.port;
+      out.diagnostics_begin = static_cast<std::uint32_t>(out_.port_diagnostics.size());
+      ClusterChain& chain = out.chain;
+      chain.has_selector = true;
+      chain.workloads.reserve(selected_.size());
+      for (std::uint32_t index : selected_) {
+        const Workload& w = objects_.workloads[index];
+        WorkloadLink& link = chain.workloads.emplace_back();
+        link.kind = w.kind;
+        link.namespace_ = w.meta.namespace_;
+        link.name = w.meta.name;
+        if (w.kind != WorkloadKind::kDaemonSet && w.kind != WorkloadKind::kPod) {
+          link.replicas = w.replica_count();
+        }
+        link.port = container_port(w, port);
+        if (!link.port) {
+          add(out_.port_diagnostics, Severity::kError, service_object(), s.meta.origin, port.line,
+              "spec.ports[" + std::to_string(port_index) + "].targetPort",
+              "\"" + port.target_port.name + "\" is not a container port name of " +
+                  std::string(to_string(w.kind)) + " " + w.meta.namespace_ + "/" + w.meta.name +
+                  "; its pods get no endpoints for this port (name a port its containers "
+                  "declare)");
+        }
+        if (w.kind == WorkloadKind::kStatefulSet && !w.service_name.empty()) {
+          for (std::int32_t i = 0; i < w.replica_count(); ++i) {
+            link.pods.push_back(w.meta.name + "-" + std::to_string(i) + "." + w.service_name + "." +
+                                w.meta.namespace_ + ".svc.cluster.local");
+          }
+        }
+        // A cluster with endpoints drops these (analyze_workload_chain).
+        if (w.kind == WorkloadKind::kPod && !w.pod_ip.empty() && link.port) {
+          if (!derive) derive = !has_endpoints(s);
+          if (*derive) {
+            Endpoint& e = chain.derived_endpoints.emplace_back();
+            e.address = w.pod_ip;
+            e.port = static_cast<std::uint16_t>(*link.port);
+            e.ready = w.ready.value_or(false);
+            e.hostname = w.meta.name;
+          }
         }
       }
-      if (!selected) continue;
-      WorkloadLink& link = chain.workloads.emplace_back();
-      link.kind = w.kind;
-      link.namespace_ = w.meta.namespace_;
-      link.name = w.meta.name;
-      if (w.kind != WorkloadKind::kDaemonSet && w.kind != WorkloadKind::kPod) {
-        link.replicas = w.replica_count();
-      }
-      link.port = container_port(w, port);
-      if (!link.port) {
-        add(result_.diagnostics, Severity::kError, object, s.meta.origin, port.line,
-            "spec.ports[" + std::to_string(port_index) + "].targetPort",
-            "\"" + port.target_port.name + "\" is not a container port name of " +
-                std::string(to_string(w.kind)) + " " + w.meta.namespace_ + "/" + w.meta.name +
-                "; its pods get no endpoints for this port (name a port its containers declare)");
-      }
-      if (w.kind == WorkloadKind::kStatefulSet && !w.service_name.empty()) {
-        for (std::int32_t i = 0; i < w.replica_count(); ++i) {
-          link.pods.push_back(w.meta.name + "-" + std::to_string(i) + "." + w.service_name + "." +
-                              w.meta.namespace_ + ".svc.cluster.local");
-        }
-      }
-      if (derive && w.kind == WorkloadKind::kPod && !w.pod_ip.empty() && link.port) {
-        Endpoint& e = chain.derived_endpoints.emplace_back();
-        e.address = w.pod_ip;
-        e.port = static_cast<std::uint16_t>(*link.port);
-        e.ready = w.ready.value_or(false);
-        e.hostname = w.meta.name;
-      }
+      out.diagnostics_end = static_cast<std::uint32_t>(out_.port_diagnostics.size());
     }
-    if (!first_visit) return;
+    entry.first_visit_begin = static_cast<std::uint32_t>(out_.first_visit_diagnostics.size());
     for (const auto& [w, ordinal] : beyond_) {
-      add(result_.diagnostics, Severity::kWarning, object, s.meta.origin, 0,
+      add(out_.first_visit_diagnostics, Severity::kWarning, service_object(), s.meta.origin, 0,
           "spec.selector[" + std::string(kPodNameLabel) + "]",
           "names ordinal " + std::to_string(ordinal) + " of StatefulSet " + w->meta.namespace_ +
               "/" + w->meta.name + ", which has " + std::to_string(w->replica_count()) +
               " replica(s) (ordinals 0 to " + std::to_string(w->replica_count() - 1) + ")");
     }
-    if (chain.workloads.empty() && beyond_.empty() && !objects_.workloads.empty()) {
-      add(result_.diagnostics, Severity::kWarning, object, s.meta.origin, 0, "spec.selector",
+    if (selected_.empty() && beyond_.empty() && !objects_.workloads.empty()) {
+      add(out_.first_visit_diagnostics, Severity::kWarning, service_object(), s.meta.origin, 0,
+          "spec.selector",
           "matches no workload or Pod in namespace " + s.meta.namespace_ +
               " of the input; the Service will have no endpoints");
     }
+    entry.first_visit_end = static_cast<std::uint32_t>(out_.first_visit_diagnostics.size());
   }
 
   // A StatefulSet's pods get DNS names only through a headless governing Service.
   void check_governing_services() {
-    for (std::size_t i = 0; i < objects_.workloads.size(); ++i) {
-      const Workload& w = objects_.workloads[i];
+    for (const Workload& w : objects_.workloads) {
       if (w.kind != WorkloadKind::kStatefulSet || w.service_name.empty()) continue;
-      std::string object = object_name("StatefulSet", w.meta);
-      auto it = services_.find(name_key(w.meta.namespace_, w.service_name));
-      if (it == services_.end()) {
-        add(result_.diagnostics, Severity::kWarning, object, w.meta.origin, 0, "spec.serviceName",
+      std::uint32_t entry = out_.find_service(w.meta.namespace_, w.service_name);
+      if (entry == IdTable::kNone) {
+        add(out_.after, Severity::kWarning, object_name("StatefulSet", w.meta), w.meta.origin, 0,
+            "spec.serviceName",
             "Service " + w.meta.namespace_ + "/" + w.service_name +
                 " is not in the input; the pods get no stable DNS names without it");
-      } else if (!it->second->is_headless()) {
-        add(result_.diagnostics, Severity::kWarning, object, w.meta.origin, 0, "spec.serviceName",
+      } else if (!objects_.services[out_.entries[entry].service].is_headless()) {
+        add(out_.after, Severity::kWarning, object_name("StatefulSet", w.meta), w.meta.origin, 0,
+            "spec.serviceName",
             "Service " + w.meta.namespace_ + "/" + w.service_name +
                 " is not headless; the governing Service needs clusterIP: None for pod DNS names");
       }
@@ -296,22 +558,80 @@ class ChainAnalyzer {
   }
 
   const ObjectSet& objects_;
-  const RouteTable& table_;
-  WorkloadChain result_;
+  ServiceChains::Data& out_;
   std::vector<bool> valid_;
-  std::unordered_map<std::string, std::vector<std::uint32_t>> by_label_;
-  std::unordered_map<std::string, std::vector<std::uint32_t>> by_namespace_;
-  std::unordered_map<std::string, std::uint32_t> statefulsets_;
-  std::unordered_map<std::string, const Service*> services_;
-  std::unordered_set<std::string> has_endpoints_;
-  std::unordered_set<const Service*> visited_;
+  WorkloadLists<LabelTag> by_label_;  // valid workloads by template label
+  std::optional<WorkloadLists<const std::string*>> by_namespace_;  // valid workloads
+  IdTable statefulsets_;                  // namespace/name -> the first valid StatefulSet
+  std::optional<IdTable> has_endpoints_;  // Services with EndpointSlices or Endpoints
+  std::vector<std::uint32_t> selected_;   // by the Service being followed
   std::vector<std::pair<const Workload*, std::int64_t>> beyond_;
 };
 
+void append(Diagnostics& to, Diagnostics&& from) {
+  if (to.empty()) {
+    to = std::move(from);
+  } else {
+    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  }
+}
+
 }  // namespace
 
+ServiceChains::ServiceChains(const ObjectSet& objects) : data_(std::make_unique<Data>()) {
+  ChainBuilder(objects, *data_).run();
+}
+
+ServiceChains::ServiceChains(ServiceChains&&) noexcept = default;
+ServiceChains& ServiceChains::operator=(ServiceChains&&) noexcept = default;
+ServiceChains::~ServiceChains() = default;
+
+WorkloadChain analyze_workload_chain(ServiceChains&& chains, const RouteTable& table) {
+  ServiceChains::Data& data = *chains.data_;
+  WorkloadChain result;
+  result.diagnostics = std::move(data.before);
+  result.clusters.resize(table.clusters().size());
+  std::vector<bool> visited(data.entries.size(), false);
+  constexpr std::uint32_t kNone = IdTable::kNone;
+  std::vector<std::uint32_t> taken_by(data.ports.size(), kNone);  // the cluster that took it
+  for (std::uint32_t i = 0; i < table.clusters().size(); ++i) {
+    const Cluster& cluster = table.clusters()[i];
+    if (!cluster.service_found || cluster.external_name) continue;
+    std::uint32_t e = data.find_service(cluster.namespace_, cluster.service);
+    if (e == kNone) continue;
+    const ServiceEntry& entry = data.entries[e];
+    std::uint32_t p = entry.first_port;
+    const std::uint32_t end = entry.first_port + entry.port_count;
+    while (p < end && data.ports[p].port != cluster.service_port) ++p;
+    if (p == end) continue;  // the compiler reports the unresolved port
+    PortChain& port = data.ports[p];
+    ClusterChain& chain = result.clusters[i];
+    if (taken_by[p] == kNone) {
+      chain = std::move(port.chain);
+      taken_by[p] = i;
+    } else {
+      chain = result.clusters[taken_by[p]];  // two clusters of one Service port
+    }
+    // Pods make endpoints only for a Service that has none of its own.
+    if (!cluster.endpoints.empty()) chain.derived_endpoints.clear();
+    result.diagnostics.insert(result.diagnostics.end(),
+                              data.port_diagnostics.begin() + port.diagnostics_begin,
+                              data.port_diagnostics.begin() + port.diagnostics_end);
+    if (!visited[e]) {
+      visited[e] = true;
+      result.diagnostics.insert(
+          result.diagnostics.end(),
+          std::make_move_iterator(data.first_visit_diagnostics.begin() + entry.first_visit_begin),
+          std::make_move_iterator(data.first_visit_diagnostics.begin() + entry.first_visit_end));
+    }
+  }
+  append(result.diagnostics, std::move(data.after));
+  chains.data_.reset();  // its indexes are no longer needed while the output is built
+  return result;
+}
+
 WorkloadChain analyze_workload_chain(const ObjectSet& objects, const RouteTable& table) {
-  return ChainAnalyzer(objects, table).run();
+  return analyze_workload_chain(ServiceChains(objects), table);
 }
 
 }  // namespace portico::routing

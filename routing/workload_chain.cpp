@@ -1,8 +1,6 @@
 #include "routing/workload_chain.hpp"
 
 #include <charconv>
-#include <iterator>
-#include <memory>
 #include <span>
 #include <string_view>
 
@@ -45,8 +43,8 @@ std::size_t label_hash(std::string_view ns, std::string_view key, std::string_vi
 
 // Open addressing from keys to 32-bit ids over 8-byte slots (32 bits of hash, the id). The keys
 // stay in the objects: the caller hashes the key it seeks and says whether an id stands for it.
-// (FlatIndex keeps a key and a 64-bit hash in every slot, 72 bytes for a namespace/name: built
-// beside the compiler, this pass's indexes then added megabytes to the dry run's peak memory.)
+// (FlatIndex keeps a key and a 64-bit hash in every slot, 72 bytes for a namespace/name: 2.4 MB
+// for 13,000 Services, where this pass needs 256 KB.)
 class IdTable {
  public:
   static constexpr std::uint32_t kNone = 0xffffffffu;
@@ -180,85 +178,44 @@ Diagnostic& add(Diagnostics& diagnostics, Severity severity, const std::string& 
   return d;
 }
 
-// The part of a Service's chain that a table does not change, for each of its ports.
-struct PortChain {
-  std::int32_t port = 0;  // the Service port
-  // targetPort errors, reported for each cluster of this port: Data::port_diagnostics[begin, end)
-  std::uint32_t diagnostics_begin = 0;
-  std::uint32_t diagnostics_end = 0;
-  ClusterChain chain;
-};
-
-// The first Service of each namespace/name (a duplicate is never reached).
-struct ServiceEntry {
-  std::uint32_t service = 0;     // in ObjectSet::services
-  std::uint32_t first_port = 0;  // its ports: Data::ports[first_port, first_port + port_count),
-  std::uint32_t port_count = 0;  // none without a selector
-  // Reported once, at the first cluster that reaches the Service:
-  // Data::first_visit_diagnostics[begin, end)
-  std::uint32_t first_visit_begin = 0;
-  std::uint32_t first_visit_end = 0;
-};
-
-}  // namespace
-
-struct ServiceChains::Data {
-  const ObjectSet* objects = nullptr;
-  IdTable services;  // namespace/name -> entries
-  std::vector<ServiceEntry> entries;
-  std::vector<PortChain> ports;
-  Diagnostics port_diagnostics;
-  Diagnostics first_visit_diagnostics;
-  Diagnostics before;  // workload selector errors
-  Diagnostics after;   // governing Service warnings
-
-  // The entry of Service namespace/name, or kNone.
-  std::uint32_t find_service(std::string_view ns, std::string_view name) const {
-    return services.find(name_hash(ns, name), [&](std::uint32_t entry) {
-      const Service& s = objects->services[entries[entry].service];
-      return s.meta.name == name && s.meta.namespace_ == ns;
-    });
+// Accepts the index of Service namespace/name (an IdTable key test).
+struct ServiceNamed {
+  const ObjectSet& objects;
+  std::string_view ns;
+  std::string_view name;
+  bool operator()(std::uint32_t index) const {
+    const ObjectMeta& m = objects.services[index].meta;
+    return m.name == name && m.namespace_ == ns;
   }
 };
 
-namespace {
-
-class ChainBuilder {
+class ChainAnalyzer {
  public:
-  ChainBuilder(const ObjectSet& objects, ServiceChains::Data& out) : objects_(objects), out_(out) {}
+  ChainAnalyzer(const ObjectSet& objects, const RouteTable& table)
+      : objects_(objects), table_(table), services_(objects.services.size()) {}
 
-  void run() {
-    out_.objects = &objects_;
+  WorkloadChain run() {
     validate_workloads();
     index_workloads();
-    out_.services = IdTable(objects_.services.size());
-    out_.entries.reserve(objects_.services.size());
-    std::size_t port_count = 0;
-    for (const Service& s : objects_.services) port_count += s.ports.size();
-    out_.ports.reserve(port_count);
     for (std::uint32_t i = 0; i < objects_.services.size(); ++i) {
       const Service& s = objects_.services[i];
-      auto entry = static_cast<std::uint32_t>(out_.entries.size());
-      if (out_.services.find_or_add(
-              name_hash(s.meta.namespace_, s.meta.name), entry, [&](std::uint32_t e) {
-                const Service& other = objects_.services[out_.entries[e].service];
-                return other.meta.name == s.meta.name && other.meta.namespace_ == s.meta.namespace_;
-              }) != IdTable::kNone) {
-        continue;
-      }
-      ServiceEntry& added = out_.entries.emplace_back();
-      added.service = i;
-      // A Service without selector has hand-written Endpoints by design: never "dangling".
-      if (s.has_selector && !s.selector.empty()) follow(s, added);
+      services_.find_or_add(name_hash(s.meta.namespace_, s.meta.name), i,
+                            ServiceNamed{objects_, s.meta.namespace_, s.meta.name});
+    }
+    visited_.assign(objects_.services.size(), false);
+    result_.clusters.resize(table_.clusters().size());
+    for (std::size_t i = 0; i < table_.clusters().size(); ++i) {
+      follow(table_.clusters()[i], result_.clusters[i]);
     }
     check_governing_services();
+    return std::move(result_);
   }
 
  private:
   // A workload's own selector: required and self-selecting for apps/v1 (the API server refuses
   // anything else), defaulted to the template labels where the API server defaulted it.
   void validate_workloads() {
-    Diagnostics& diagnostics = out_.before;
+    Diagnostics& diagnostics = result_.diagnostics;
     valid_.assign(objects_.workloads.size(), true);
     for (std::size_t i = 0; i < objects_.workloads.size(); ++i) {
       const Workload& w = objects_.workloads[i];
@@ -455,102 +412,102 @@ class ChainBuilder {
     return std::nullopt;
   }
 
-  // The workloads `s` selects (whatever the port), then the chain of each of its ports.
-  void follow(const Service& s, ServiceEntry& entry) {
-    beyond_.clear();
-    selected_.clear();
-    each_candidate(s, [&](std::uint32_t index) {
-      const Workload& w = objects_.workloads[index];
-      for (const auto& [key, value] : s.selector) {
-        if (!pods_carry(w, key, value)) return;
-      }
-      selected_.push_back(index);
-    });
-    // Named only for a diagnostic: most Services have none.
+  void follow(const Cluster& cluster, ClusterChain& chain) {
+    if (!cluster.service_found || cluster.external_name) return;
+    std::uint32_t service =
+        services_.find(name_hash(cluster.namespace_, cluster.service),
+                       ServiceNamed{objects_, cluster.namespace_, cluster.service});
+    if (service == IdTable::kNone) return;
+    const Service& s = objects_.services[service];
+    // A Service without selector has hand-written Endpoints by design: never "dangling".
+    if (!s.has_selector || s.selector.empty()) return;
+    std::size_t port_index = 0;
+    while (port_index < s.ports.size() && s.ports[port_index].port != cluster.service_port) {
+      ++port_index;
+    }
+    if (port_index == s.ports.size()) return;  // the compiler reports the unresolved port
+    chain.has_selector = true;
+    const ServicePort& port = s.ports[port_index];
+    // Named only for a diagnostic: most clusters have none.
     std::string object;
     auto service_object = [&]() -> const std::string& {
       if (object.empty()) object = object_name("Service", s.meta);
       return object;
     };
+    bool first_visit = !visited_[service];
+    visited_[service] = true;
     std::optional<bool> derive;
-    entry.first_port = static_cast<std::uint32_t>(out_.ports.size());
-    entry.port_count = static_cast<std::uint32_t>(s.ports.size());
-    for (std::uint32_t port_index = 0; port_index < s.ports.size(); ++port_index) {
-      const ServicePort& port = s.ports[port_index];
-      PortChain& out = out_.ports.emplace_back();
-      out.port = port.port;
-      out.diagnostics_begin = static_cast<std::uint32_t>(out_.port_diagnostics.size());
-      ClusterChain& chain = out.chain;
-      chain.has_selector = true;
-      chain.workloads.reserve(selected_.size());
-      for (std::uint32_t index : selected_) {
-        const Workload& w = objects_.workloads[index];
-        WorkloadLink& link = chain.workloads.emplace_back();
-        link.kind = w.kind;
-        link.namespace_ = w.meta.namespace_;
-        link.name = w.meta.name;
-        if (w.kind != WorkloadKind::kDaemonSet && w.kind != WorkloadKind::kPod) {
-          link.replicas = w.replica_count();
-        }
-        link.port = container_port(w, port);
-        if (!link.port) {
-          add(out_.port_diagnostics, Severity::kError, service_object(), s.meta.origin, port.line,
-              "spec.ports[" + std::to_string(port_index) + "].targetPort",
-              "\"" + port.target_port.name + "\" is not a container port name of " +
-                  std::string(to_string(w.kind)) + " " + w.meta.namespace_ + "/" + w.meta.name +
-                  "; its pods get no endpoints for this port (name a port its containers "
-                  "declare)");
-        }
-        if (w.kind == WorkloadKind::kStatefulSet && !w.service_name.empty()) {
-          for (std::int32_t i = 0; i < w.replica_count(); ++i) {
-            link.pods.push_back(w.meta.name + "-" + std::to_string(i) + "." + w.service_name + "." +
-                                w.meta.namespace_ + ".svc.cluster.local");
-          }
-        }
-        // A cluster with endpoints drops these (analyze_workload_chain).
-        if (w.kind == WorkloadKind::kPod && !w.pod_ip.empty() && link.port) {
-          if (!derive) derive = !has_endpoints(s);
-          if (*derive) {
-            Endpoint& e = chain.derived_endpoints.emplace_back();
-            e.address = w.pod_ip;
-            e.port = static_cast<std::uint16_t>(*link.port);
-            e.ready = w.ready.value_or(false);
-            e.hostname = w.meta.name;
-          }
+
+    beyond_.clear();
+    each_candidate(s, [&](std::uint32_t index) {
+      const Workload& w = objects_.workloads[index];
+      for (const auto& [key, value] : s.selector) {
+        if (!pods_carry(w, key, value)) return;
+      }
+      WorkloadLink& link = chain.workloads.emplace_back();
+      link.kind = w.kind;
+      link.namespace_ = w.meta.namespace_;
+      link.name = w.meta.name;
+      if (w.kind != WorkloadKind::kDaemonSet && w.kind != WorkloadKind::kPod) {
+        link.replicas = w.replica_count();
+      }
+      link.port = container_port(w, port);
+      if (!link.port) {
+        add(result_.diagnostics, Severity::kError, service_object(), s.meta.origin, port.line,
+            "spec.ports[" + std::to_string(port_index) + "].targetPort",
+            "\"" + port.target_port.name + "\" is not a container port name of " +
+                std::string(to_string(w.kind)) + " " + w.meta.namespace_ + "/" + w.meta.name +
+                "; its pods get no endpoints for this port (name a port its containers declare)");
+      }
+      if (w.kind == WorkloadKind::kStatefulSet && !w.service_name.empty()) {
+        for (std::int32_t i = 0; i < w.replica_count(); ++i) {
+          link.pods.push_back(w.meta.name + "-" + std::to_string(i) + "." + w.service_name + "." +
+                              w.meta.namespace_ + ".svc.cluster.local");
         }
       }
-      out.diagnostics_end = static_cast<std::uint32_t>(out_.port_diagnostics.size());
-    }
-    entry.first_visit_begin = static_cast<std::uint32_t>(out_.first_visit_diagnostics.size());
+      // Pods make endpoints only for a Service that has none of its own.
+      if (w.kind == WorkloadKind::kPod && !w.pod_ip.empty() && link.port) {
+        if (!derive) derive = cluster.endpoints.empty() && !has_endpoints(s);
+        if (*derive) {
+          Endpoint& e = chain.derived_endpoints.emplace_back();
+          e.address = w.pod_ip;
+          e.port = static_cast<std::uint16_t>(*link.port);
+          e.ready = w.ready.value_or(false);
+          e.hostname = w.meta.name;
+        }
+      }
+    });
+    if (!first_visit) return;
     for (const auto& [w, ordinal] : beyond_) {
-      add(out_.first_visit_diagnostics, Severity::kWarning, service_object(), s.meta.origin, 0,
+      add(result_.diagnostics, Severity::kWarning, service_object(), s.meta.origin, 0,
           "spec.selector[" + std::string(kPodNameLabel) + "]",
           "names ordinal " + std::to_string(ordinal) + " of StatefulSet " + w->meta.namespace_ +
               "/" + w->meta.name + ", which has " + std::to_string(w->replica_count()) +
               " replica(s) (ordinals 0 to " + std::to_string(w->replica_count() - 1) + ")");
     }
-    if (selected_.empty() && beyond_.empty() && !objects_.workloads.empty()) {
-      add(out_.first_visit_diagnostics, Severity::kWarning, service_object(), s.meta.origin, 0,
+    if (chain.workloads.empty() && beyond_.empty() && !objects_.workloads.empty()) {
+      add(result_.diagnostics, Severity::kWarning, service_object(), s.meta.origin, 0,
           "spec.selector",
           "matches no workload or Pod in namespace " + s.meta.namespace_ +
               " of the input; the Service will have no endpoints");
     }
-    entry.first_visit_end = static_cast<std::uint32_t>(out_.first_visit_diagnostics.size());
   }
 
   // A StatefulSet's pods get DNS names only through a headless governing Service.
   void check_governing_services() {
     for (const Workload& w : objects_.workloads) {
       if (w.kind != WorkloadKind::kStatefulSet || w.service_name.empty()) continue;
-      std::uint32_t entry = out_.find_service(w.meta.namespace_, w.service_name);
-      if (entry == IdTable::kNone) {
-        add(out_.after, Severity::kWarning, object_name("StatefulSet", w.meta), w.meta.origin, 0,
-            "spec.serviceName",
+      std::uint32_t service =
+          services_.find(name_hash(w.meta.namespace_, w.service_name),
+                         ServiceNamed{objects_, w.meta.namespace_, w.service_name});
+      if (service == IdTable::kNone) {
+        add(result_.diagnostics, Severity::kWarning, object_name("StatefulSet", w.meta),
+            w.meta.origin, 0, "spec.serviceName",
             "Service " + w.meta.namespace_ + "/" + w.service_name +
                 " is not in the input; the pods get no stable DNS names without it");
-      } else if (!objects_.services[out_.entries[entry].service].is_headless()) {
-        add(out_.after, Severity::kWarning, object_name("StatefulSet", w.meta), w.meta.origin, 0,
-            "spec.serviceName",
+      } else if (!objects_.services[service].is_headless()) {
+        add(result_.diagnostics, Severity::kWarning, object_name("StatefulSet", w.meta),
+            w.meta.origin, 0, "spec.serviceName",
             "Service " + w.meta.namespace_ + "/" + w.service_name +
                 " is not headless; the governing Service needs clusterIP: None for pod DNS names");
       }
@@ -558,80 +515,22 @@ class ChainBuilder {
   }
 
   const ObjectSet& objects_;
-  ServiceChains::Data& out_;
+  const RouteTable& table_;
+  WorkloadChain result_;
+  IdTable services_;           // namespace/name -> the first Service of that name
+  std::vector<bool> visited_;  // per Service: its warnings are out
   std::vector<bool> valid_;
   WorkloadLists<LabelTag> by_label_;  // valid workloads by template label
   std::optional<WorkloadLists<const std::string*>> by_namespace_;  // valid workloads
   IdTable statefulsets_;                  // namespace/name -> the first valid StatefulSet
   std::optional<IdTable> has_endpoints_;  // Services with EndpointSlices or Endpoints
-  std::vector<std::uint32_t> selected_;   // by the Service being followed
   std::vector<std::pair<const Workload*, std::int64_t>> beyond_;
 };
 
-void append(Diagnostics& to, Diagnostics&& from) {
-  if (to.empty()) {
-    to = std::move(from);
-  } else {
-    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
-  }
-}
-
 }  // namespace
 
-ServiceChains::ServiceChains(const ObjectSet& objects) : data_(std::make_unique<Data>()) {
-  ChainBuilder(objects, *data_).run();
-}
-
-ServiceChains::ServiceChains(ServiceChains&&) noexcept = default;
-ServiceChains& ServiceChains::operator=(ServiceChains&&) noexcept = default;
-ServiceChains::~ServiceChains() = default;
-
-WorkloadChain analyze_workload_chain(ServiceChains&& chains, const RouteTable& table) {
-  ServiceChains::Data& data = *chains.data_;
-  WorkloadChain result;
-  result.diagnostics = std::move(data.before);
-  result.clusters.resize(table.clusters().size());
-  std::vector<bool> visited(data.entries.size(), false);
-  constexpr std::uint32_t kNone = IdTable::kNone;
-  std::vector<std::uint32_t> taken_by(data.ports.size(), kNone);  // the cluster that took it
-  for (std::uint32_t i = 0; i < table.clusters().size(); ++i) {
-    const Cluster& cluster = table.clusters()[i];
-    if (!cluster.service_found || cluster.external_name) continue;
-    std::uint32_t e = data.find_service(cluster.namespace_, cluster.service);
-    if (e == kNone) continue;
-    const ServiceEntry& entry = data.entries[e];
-    std::uint32_t p = entry.first_port;
-    const std::uint32_t end = entry.first_port + entry.port_count;
-    while (p < end && data.ports[p].port != cluster.service_port) ++p;
-    if (p == end) continue;  // the compiler reports the unresolved port
-    PortChain& port = data.ports[p];
-    ClusterChain& chain = result.clusters[i];
-    if (taken_by[p] == kNone) {
-      chain = std::move(port.chain);
-      taken_by[p] = i;
-    } else {
-      chain = result.clusters[taken_by[p]];  // two clusters of one Service port
-    }
-    // Pods make endpoints only for a Service that has none of its own.
-    if (!cluster.endpoints.empty()) chain.derived_endpoints.clear();
-    result.diagnostics.insert(result.diagnostics.end(),
-                              data.port_diagnostics.begin() + port.diagnostics_begin,
-                              data.port_diagnostics.begin() + port.diagnostics_end);
-    if (!visited[e]) {
-      visited[e] = true;
-      result.diagnostics.insert(
-          result.diagnostics.end(),
-          std::make_move_iterator(data.first_visit_diagnostics.begin() + entry.first_visit_begin),
-          std::make_move_iterator(data.first_visit_diagnostics.begin() + entry.first_visit_end));
-    }
-  }
-  append(result.diagnostics, std::move(data.after));
-  chains.data_.reset();  // its indexes are no longer needed while the output is built
-  return result;
-}
-
 WorkloadChain analyze_workload_chain(const ObjectSet& objects, const RouteTable& table) {
-  return analyze_workload_chain(ServiceChains(objects), table);
+  return ChainAnalyzer(objects, table).run();
 }
 
 }  // namespace portico::routing

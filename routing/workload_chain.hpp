@@ -6,7 +6,6 @@
 // `portico routes` runs it, `portico serve` never does, so serving pays nothing for it.
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,24 +40,6 @@ struct WorkloadChain {
   Diagnostics diagnostics;
 };
 
-// The part of the analysis that needs no table: every workload's own selector checked, the
-// workloads indexed by label, and for each port of each Service with a selector, the workloads
-// it selects and the container port reached in each. It reads only `objects`, so the dry run
-// builds it on another thread while the compiler runs; `objects` must outlive it.
-class ServiceChains {
- public:
-  explicit ServiceChains(const ObjectSet& objects);
-  ServiceChains(ServiceChains&&) noexcept;
-  ServiceChains& operator=(ServiceChains&&) noexcept;
-  ~ServiceChains();
-
-  struct Data;  // workload_chain.cpp
-
- private:
-  friend WorkloadChain analyze_workload_chain(ServiceChains&& chains, const RouteTable& table);
-  std::unique_ptr<Data> data_;
-};
-
 // Follows the chain for every cluster of `table` (compiled from `objects`). Selection follows the
 // API server: same namespace only; a Service's equality selector against the pod labels of each
 // workload (template labels plus the labels controllers add: statefulset.kubernetes.io/pod-name
@@ -73,9 +54,5 @@ class ServiceChains {
 //   warning a StatefulSet serviceName missing from the input or not headless.
 // Never fails; linear in the objects plus the links found.
 WorkloadChain analyze_workload_chain(const ObjectSet& objects, const RouteTable& table);
-
-// The same, from `chains` built from the objects `table` was compiled from (consumed: the chains
-// of the clusters move into the result). Linear in the clusters and the links they take.
-WorkloadChain analyze_workload_chain(ServiceChains&& chains, const RouteTable& table);
 
 }  // namespace portico::routing

@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -31,6 +32,40 @@ constexpr const char* kUsage =
     "With --migration-report, prints instead every nginx.ingress.kubernetes.io/ and portico.dev/\n"
     "annotation the Ingresses carry (whatever their class): honoured, ignored or refused, and "
     "why.\n";
+
+// Gives a vector's array back to the allocator without destroying its elements: what they own
+// stays allocated, and their destructors never run (allowed when nothing depends on them,
+// [basic.life]). The vector itself is moved into an allocation that is never freed either.
+template <typename T>
+void release_array(std::vector<T>& objects) {
+  auto* orphan = new std::vector<T>(std::move(objects));
+  std::allocator<T>().deallocate(orphan->data(), orphan->capacity());
+}
+
+// Once the table and the chain are built, the objects only add to the memory the output needs.
+// What counts at that peak is the one large array per kind (22-28 MB on the bench sets, each
+// mapped on its own): it goes back to the system. The objects' own small allocations (strings,
+// maps) are left where they are: freeing them one by one took 17-36 ms and gave no memory back.
+void release_object_arrays(routing::ObjectSet& objects) {
+  release_array(objects.ingresses);
+  release_array(objects.ingress_classes);
+  release_array(objects.services);
+  release_array(objects.endpoint_slices);
+  release_array(objects.endpoints);
+  release_array(objects.secrets);
+  release_array(objects.workloads);
+}
+
+// Ends the process as soon as what it printed is flushed, skipping every destructor: the kernel
+// takes the address space back at once, where freeing the table, the chain and the output piece
+// by piece took 12-19 ms of a 10,000-Ingress run for nothing. Nothing else is pending: no file is
+// open for writing, no thread is running.
+[[noreturn]] void exit_without_freeing(int status) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(status);
+}
 
 }  // namespace
 
@@ -117,10 +152,12 @@ int run_routes_command(const std::vector<std::string>& args) {
     base_table = routing::compile(base.objects, compile_options).table;
   }
   routing::CompileResult compiled = routing::compile(loaded.objects, compile_options);
-  // The chain is a dry-run pass of its own: `portico serve` compiles without it.
+  // The chain is a dry-run pass of its own: `portico serve` compiles without it. (Run beside the
+  // compiler, it took the same wall time, the compiler's threads already using both cores, and
+  // its memory could not reuse what the compiler had freed: +2-5 MB at the peak.)
   routing::WorkloadChain chain = routing::analyze_workload_chain(loaded.objects, *compiled.table);
-  // The table holds everything it needs; the objects go before the output is built (peak RSS).
-  loaded.objects = {};
+  // The table and the chain hold everything the output needs.
+  release_object_arrays(loaded.objects);
   routing::Diagnostics diagnostics = std::move(loaded.diagnostics);
   diagnostics.insert(diagnostics.end(), std::make_move_iterator(compiled.diagnostics.begin()),
                      std::make_move_iterator(compiled.diagnostics.end()));
@@ -142,9 +179,13 @@ int run_routes_command(const std::vector<std::string>& args) {
     routing::render_table(*compiled.table, diagnostics, resolved, out, &chain, diff_ptr);
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
-  std::fflush(stdout);
-  if (routing::count(diagnostics, routing::Severity::kError) > 0) return 1;
-  return vm.count("exit-code") && diff && !diff->empty() ? 3 : 0;
+  int status = 0;
+  if (routing::count(diagnostics, routing::Severity::kError) > 0) {
+    status = 1;
+  } else if (vm.count("exit-code") && diff && !diff->empty()) {
+    status = 3;
+  }
+  exit_without_freeing(status);
 }
 
 }  // namespace portico::ingress

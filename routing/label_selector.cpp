@@ -97,6 +97,14 @@ bool CompiledSelector::compile(const LabelSelector& selector, const std::string&
   return ok;
 }
 
+bool map_selects(const StringMap& selector, const StringMap& labels) {
+  for (const auto& [key, value] : selector) {
+    auto it = labels.find(key);
+    if (it == labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+
 bool CompiledSelector::matches(const StringMap& labels) const {
   for (const SelectorRequirement& r : requirements_) {
     auto it = labels.find(r.key);

@@ -44,6 +44,11 @@ class CompiledSelector {
   std::vector<SelectorRequirement> requirements_;
 };
 
+// Whether every key=value of an equality selector (a Service's, or matchLabels alone) is among
+// `labels`; an empty selector selects everything. CompiledSelector::from_map(selector).matches
+// without building requirements.
+bool map_selects(const StringMap& selector, const StringMap& labels);
+
 // For a misspelt operator, the valid one it most likely means ("in" -> "In"), else empty.
 std::string_view suggest_operator(std::string_view written);
 

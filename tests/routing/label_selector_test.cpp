@@ -63,6 +63,29 @@ TEST(LabelSelector, MatchesAsKubernetesDoes) {
   }
 }
 
+TEST(LabelSelector, MapSelectsAsTheCompiledEqualitySelectorDoes) {
+  const std::vector<std::pair<StringMap, StringMap>> cases = {
+      {{}, {}},
+      {{}, {{"app", "cart"}}},
+      {{{"app", "cart"}}, {}},
+      {{{"app", "cart"}}, {{"app", "cart"}}},
+      {{{"app", "cart"}}, {{"app", "cart"}, {"tier", "web"}}},
+      {{{"app", "cart"}}, {{"app", "carts"}}},
+      {{{"app", "cart"}}, {{"App", "cart"}}},
+      {{{"app", ""}}, {{"app", ""}}},
+      {{{"app", ""}}, {}},
+      {{{"app", "cart"}, {"tier", "web"}}, {{"app", "cart"}}},
+      {{{"app", "cart"}, {"tier", "web"}}, {{"app", "cart"}, {"tier", "web"}, {"v", "2"}}},
+      {{{"app", "cart"}, {"tier", "web"}}, {{"app", "cart"}, {"tier", "db"}}},
+  };
+  for (const auto& [selector, labels] : cases) {
+    EXPECT_EQ(map_selects(selector, labels), CompiledSelector::from_map(selector).matches(labels))
+        << ::testing::PrintToString(selector) << " on " << ::testing::PrintToString(labels);
+  }
+  EXPECT_TRUE(map_selects({}, {{"any", "thing"}}));  // empty selects everything
+  EXPECT_FALSE(map_selects({{"app", "cart"}}, {{"app", "shop"}}));
+}
+
 TEST(LabelSelector, EqualityMapSelectsSupersets) {
   CompiledSelector s = CompiledSelector::from_map({{"app", "cart"}, {"tier", "web"}});
   EXPECT_TRUE(s.matches({{"app", "cart"}, {"tier", "web"}, {"version", "2"}}));

@@ -415,5 +415,142 @@ spec:
   EXPECT_FALSE(r.of("shop", "agent").workloads[0].replicas.has_value());
 }
 
+// ---- The label index: the same answers as trying every workload, in input order
+
+std::vector<std::string> names(const ClusterChain& chain) {
+  std::vector<std::string> out;
+  for (const WorkloadLink& link : chain.workloads) out.push_back(link.namespace_ + "/" + link.name);
+  return out;
+}
+
+TEST(WorkloadChain, SelectedWorkloadsComeInInputOrder) {
+  auto r = chain_yaml(ingress_to("cart", 80) + service("cart", "{app: cart}", "http") +
+                      deployment("zeta", "{app: cart, tier: web}", 1) +
+                      deployment("other-ns", "{app: cart}", 1, "other") +
+                      deployment("shop", "{app: shop}", 1) + deployment("alpha", "{app: cart}", 2) +
+                      deployment("cart-x", "{app: carts}", 1) +
+                      deployment("mid", "{tier: web, app: cart}", 1));
+  EXPECT_EQ(names(r.of("shop", "cart")),
+            (std::vector<std::string>{"shop/zeta", "shop/alpha", "shop/mid"}));
+  EXPECT_EQ(r.chain.diagnostics.size(), 0u) << dump(r.chain.diagnostics);
+}
+
+TEST(WorkloadChain, EverySelectorLabelMustHoldNotOnlyTheIndexedOne) {
+  auto r =
+      chain_yaml(ingress_to("cart", 80) + service("cart", "{app: cart, tier: web}", "http") +
+                 deployment("a", "{app: cart}", 1) + deployment("b", "{app: cart, tier: db}", 1) +
+                 deployment("c", "{app: cart, tier: web}", 1) + deployment("d", "{tier: web}", 1));
+  EXPECT_EQ(names(r.of("shop", "cart")), (std::vector<std::string>{"shop/c"}));
+}
+
+TEST(WorkloadChain, HashOnlySelectorConsidersEveryWorkloadOfItsNamespace) {
+  auto r = chain_yaml(
+      ingress_to("any", 80) + service("any", "{pod-template-hash: 5d4f8c}", "") +
+      deployment("web", "{app: web}", 1) + deployment("elsewhere", "{app: web}", 1, "other") +
+      statefulset("db", 1, "db-hl") + kHeadlessDb + deployment("api", "{app: api}", 1));
+  // pod-template-hash is on the pods of Deployments (and ReplicaSets), not of StatefulSets.
+  EXPECT_EQ(names(r.of("shop", "any")), (std::vector<std::string>{"shop/web", "shop/api"}));
+}
+
+TEST(WorkloadChain, PodNameFindsAStatefulSetWhoseNameHasDashes) {
+  auto r =
+      chain_yaml(ingress_to("db", 80) +
+                 service("db", "{statefulset.kubernetes.io/pod-name: my-db-1}", "http") +
+                 statefulset("my-db", 2, "db-hl") + statefulset("my", 3, "db-hl") + kHeadlessDb);
+  EXPECT_EQ(names(r.of("shop", "db")), (std::vector<std::string>{"shop/my-db"}));
+  EXPECT_EQ(r.chain.diagnostics.size(), 0u) << dump(r.chain.diagnostics);
+}
+
+TEST(WorkloadChain, ServiceWarningsComeOnceHoweverManyOfItsPortsAreRouted) {
+  std::string two_ports =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: cart, namespace: shop}\nspec:\n"
+      "  selector: {app: kart}\n  ports: [{port: 80}, {port: 81}]\n---\n";
+  auto r = chain_yaml(ingress_to("cart", 80) + two_ports + deployment("cart", "{app: cart}", 1) +
+                      R"(apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: second, namespace: shop}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: second.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: cart, port: {number: 81}}}}
+)");
+  EXPECT_EQ(count_diagnostics(r.diagnostics, Severity::kWarning, "spec.selector", "matches no"), 1)
+      << dump(r.diagnostics);
+}
+
+TEST(WorkloadChain, TargetPortErrorsComeForEachRoutedPort) {
+  std::string two_ports =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: cart, namespace: shop}\nspec:\n"
+      "  selector: {app: cart}\n  ports: [{port: 80, targetPort: web}, {port: 81, targetPort: "
+      "grpc}]\n---\n";
+  auto r = chain_yaml(ingress_to("cart", 80) + two_ports + deployment("cart", "{app: cart}", 1) +
+                      R"(apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: second, namespace: shop}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: second.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: cart, port: {number: 81}}}}
+)");
+  EXPECT_EQ(count_diagnostics(r.diagnostics, Severity::kError, "spec.ports[0].targetPort", "web"),
+            1)
+      << dump(r.diagnostics);
+  EXPECT_EQ(count_diagnostics(r.diagnostics, Severity::kError, "spec.ports[1].targetPort", "grpc"),
+            1);
+}
+
+TEST(WorkloadChain, PodsAreNotDerivedWhenV1EndpointsExist) {
+  auto r = chain_yaml(ingress_to("cart", 80) + service("cart", "{app: cart}", "http") + kPods +
+                      R"(apiVersion: v1
+kind: Endpoints
+metadata: {name: cart, namespace: shop}
+subsets: []
+)");
+  EXPECT_TRUE(r.of("shop", "cart").derived_endpoints.empty());
+  EXPECT_EQ(r.of("shop", "cart").workloads.size(), 2u);
+}
+
+TEST(WorkloadChain, ADuplicateServiceIsNotFollowed) {
+  // The compiler resolves a namespace/name to its first Service; the chain follows the same one.
+  auto r = chain_yaml(ingress_to("cart", 80) + service("cart", "{app: cart}", "http") +
+                      service("cart", "{app: shop}", "http") +
+                      deployment("cart", "{app: cart}", 1) + deployment("shop", "{app: shop}", 1));
+  EXPECT_EQ(names(r.of("shop", "cart")), (std::vector<std::string>{"shop/cart"}));
+}
+
+TEST(WorkloadChain, ThousandsOfWorkloadsEachFindTheirOwn) {
+  // Enough Services, StatefulSets and labels to grow every index past its first size.
+  constexpr int kCount = 1500;
+  std::string yaml = kHeadlessDb;
+  for (int i = 0; i < kCount; ++i) {
+    std::string n = std::to_string(i);
+    std::string ns = "ns" + std::to_string(i % 7);
+    yaml += ingress_to("svc" + n, 80, ns);
+    if (i % 3 == 0) {
+      yaml += service("svc" + n, "{statefulset.kubernetes.io/pod-name: sts" + n + "-0}", "", ns);
+      yaml += "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: sts" + n +
+              ", namespace: " + ns + "}\nspec:\n  selector: {matchLabels: {app: s" + n +
+              "}}\n  template: {metadata: {labels: {app: s" + n + "}}}\n---\n";
+    } else {
+      yaml += service("svc" + n, "{app: a" + n + ", tier: web}", "http", ns);
+      yaml += deployment("d" + n, "{app: a" + n + ", tier: web}", 1, ns);
+    }
+  }
+  auto r = chain_yaml(yaml);
+  EXPECT_EQ(count(r.chain.diagnostics, Severity::kError), 0u) << dump(r.chain.diagnostics);
+  for (int i = 0; i < kCount; ++i) {
+    std::string n = std::to_string(i);
+    std::string ns = "ns" + std::to_string(i % 7);
+    EXPECT_EQ(names(r.of(ns, "svc" + n)),
+              (std::vector<std::string>{ns + (i % 3 == 0 ? "/sts" : "/d") + n}));
+  }
+}
+
 }  // namespace
 }  // namespace portico::routing

@@ -41,6 +41,7 @@ RouteTarget target_of(const RouteTable& table, const Route& route) {
   t.port = route.port;
   if (route.tls != Route::kNone) t.tls_secret = table.tls()[route.tls].secret;
   t.ssl_redirect = route.ssl_redirect;
+  if (route.policy != 0) t.policy = summarize(table.policy_of(route));
   if (route.canary != Route::kNone) {
     const CanaryBackend& canary = table.canaries()[route.canary];
     const Cluster& canary_cluster = table.clusters()[canary.cluster];

@@ -21,6 +21,9 @@ struct RouteTarget {
   bool ssl_redirect = true;
   // The canary attached to the route: "namespace/service:port (canary rules)", empty without.
   std::string canary;
+  // The route's policy from its Ingress's annotations, as `portico routes` summarizes it
+  // ("rewrite=/$1 timeouts=5s/60s/60s ..."); empty without annotations.
+  std::string policy;
   bool operator==(const RouteTarget&) const = default;
 };
 

@@ -128,6 +128,12 @@ void write_target(JsonWriter& json, const std::optional<RouteTarget>& target) {
   } else {
     json.value(target->canary);
   }
+  json.key("policy");
+  if (target->policy.empty()) {
+    json.null();
+  } else {
+    json.value(target->policy);
+  }
   json.end_object();
 }
 
@@ -517,6 +523,7 @@ std::string target_text(const std::optional<RouteTarget>& target) {
   if (!target->tls_secret.empty()) out += " [TLS " + target->tls_secret + "]";
   if (!target->ssl_redirect) out += " [no ssl-redirect]";
   if (!target->canary.empty()) out += " [canary " + target->canary + "]";
+  if (!target->policy.empty()) out += " [" + target->policy + "]";
   return out;
 }
 

@@ -80,6 +80,31 @@ TEST(RouteDiff, TlsSecretAndDefaultBackendChangesCount) {
   EXPECT_EQ(added_default, 1);
 }
 
+// The issue: "once annotations are honoured, its policy" is part of what a route does.
+TEST(RouteDiff, PolicyChangesCount) {
+  auto annotated = [](const std::string& annotations) {
+    std::string text = ingress(path("/cart", "cart", 80));
+    const std::string plain = "metadata: {name: shop, namespace: shop}";
+    text.replace(text.find(plain), plain.size(),
+                 "metadata: {name: shop, namespace: shop, annotations: {" + annotations + "}}");
+    return text;
+  };
+  auto before = compile_yaml(ingress(path("/cart", "cart", 80)));
+  auto timeout = compile_yaml(annotated("nginx.ingress.kubernetes.io/proxy-read-timeout: '5'"));
+  auto longer = compile_yaml(annotated("nginx.ingress.kubernetes.io/proxy-read-timeout: '9'"));
+  RouteDiff added = diff_routes(*before.table, *timeout.table, {"http://shop.example/cart"});
+  ASSERT_EQ(added.changes.size(), 1u);
+  EXPECT_EQ(added.changes[0].kind, ChangeKind::kChanged);
+  EXPECT_EQ(added.changes[0].before->policy, "");
+  EXPECT_NE(added.changes[0].after->policy.find("5s"), std::string::npos)
+      << added.changes[0].after->policy;
+  EXPECT_EQ(added.resolved.size(), 1u);  // the same backend, answered differently
+  RouteDiff changed = diff_routes(*timeout.table, *longer.table, {});
+  ASSERT_EQ(changed.changes.size(), 1u);
+  EXPECT_NE(changed.changes[0].after->policy.find("9s"), std::string::npos);
+  EXPECT_TRUE(diff_routes(*timeout.table, *timeout.table, {}).empty());
+}
+
 TEST(RouteDiff, EndpointsAreNotCompared) {
   std::string slice = R"(
 ---

@@ -45,7 +45,8 @@ bench: deps build
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
-	@cmake --build build/fuzz -j $(JOBS) --target fuzz_manifests fuzz_kube_object fuzz_yaml_subset
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_manifests fuzz_kube_object fuzz_yaml_subset \
+	  fuzz_route_lookup fuzz_http1_message fuzz_http2_session
 	@scripts/run_fuzzers.sh build/fuzz $(FUZZ_SECONDS)
 
 format:

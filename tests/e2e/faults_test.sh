@@ -2,7 +2,8 @@
 # portico serve when backends and clients fail (issue 5, item 7), over HTTP/1.1, with one worker
 # so that round-robin order is known:
 #   a backend process killed mid-response (SIGKILL)  -> the client sees a truncated body at once,
-#                                                       the next request goes to the other endpoint
+#                                                       the next request goes to the other endpoint;
+#                                                       over h2c the stream is reset
 #   a backend resetting the connection                -> 502, the next request is served
 #   a backend that does not answer / does not accept  -> 504 (response and connect timeouts)
 #   an endpoint removed while requests are in flight  -> they finish; new ones avoid it
@@ -61,10 +62,14 @@ wait_file() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done;
 python3 "$work/partial.py" "$work/partial.port" "$work/partial.sent" &
 partial_pid=$!
 pids+=($partial_pid)
+python3 "$work/partial.py" "$work/partial2.port" "$work/partial2.sent" &
+partial2_pid=$!
+pids+=($partial2_pid)
 python3 "$work/blackhole.py" "$work/blackhole.port" &
 pids+=($!)
-wait_file "$work/partial.port" && wait_file "$work/blackhole.port"
+wait_file "$work/partial.port" && wait_file "$work/partial2.port" && wait_file "$work/blackhole.port"
 partial_port=$(cat "$work/partial.port")
+partial2_port=$(cat "$work/partial2.port")
 blackhole_port=$(cat "$work/blackhole.port")
 
 m="$work/manifests"
@@ -75,12 +80,14 @@ write_manifests() {  # write_manifests TWO_PORTS...: the endpoints of Service "t
     printf 'apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: faults, namespace: f}\nspec:\n  rules:\n'
     rule two.test two
     rule kill.test kill
+    rule kill2.test kill2
     rule reset.test reset
     rule hole.test hole
     rule up.test up
     rule dns.test dns
     service_yaml f two "$@"
     service_yaml f kill "$partial_port" "$b_port"
+    service_yaml f kill2 "$partial2_port"
     service_yaml f reset "$a_port" "$b_port"
     service_yaml f hole "$blackhole_port"
     service_yaml f up "$u_port"
@@ -150,6 +157,21 @@ check "killed backend: no hang (under 5 s)" true "$([ "$elapsed_ms" -lt 5000 ] &
 kill_ok=0
 for i in 1 2 3 4; do [ "$(get kill.test /after)" = "200 b" ] && kill_ok=$((kill_ok + 1)); done
 check "killed backend: the next requests go to the other endpoint" 4 "$kill_ok"
+
+# Over h2c: the stream is reset (curl: HTTP/2 stream error, 92), not left open.
+start=$(date +%s%N)
+curl -s --http2-prior-knowledge -o "$work/kill2.body" -w '%{http_code}' --max-time 20 \
+  -H 'Host: kill2.test' "$base/big" > "$work/kill2.code" 2>/dev/null &
+killed_curl=$!
+wait_file "$work/partial2.sent"
+kill -KILL "$partial2_pid"
+wait "$partial2_pid" 2>/dev/null
+wait "$killed_curl"
+curl_status=$?
+elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+check "killed backend, h2c: the stream is reset (curl exit 92)" 92 "$curl_status"
+check "killed backend, h2c: the body stops where the backend died" 1000 "$(stat -c %s "$work/kill2.body")"
+check "killed backend, h2c: no hang (under 5 s)" true "$([ "$elapsed_ms" -lt 5000 ] && echo true || echo "$elapsed_ms ms")"
 
 # --- backend resets the connection
 check "backend reset: 502" 502 "$(get reset.test /reset | cut -d' ' -f1)"

@@ -20,6 +20,7 @@
 #include "ingress/http2_connection.hpp"
 #include "ingress/serve_config.hpp"
 #include "ingress/worker.hpp"
+#include "tls/cert_store.hpp"
 #include "watch/manifest_decoder.hpp"
 #include "watch/publisher.hpp"
 
@@ -60,7 +61,7 @@ routing::CompileOptions one_thread() {
 
 struct Setup {
   ingress::ServeConfig config;
-  watch::Publisher publisher{one_thread(), nullptr};
+  watch::Publisher publisher{one_thread(), tls::make_default_context()};
   ingress::Worker worker{0, config, publisher};
   Setup() {
     auto decoded = watch::decode_manifests(kManifests, "fuzz.yaml");

@@ -31,7 +31,8 @@ test: deps build
 test-asan:
 	@$(MAKE) --no-print-directory test PRESET=asan
 test-tsan:
-	@$(MAKE) --no-print-directory test PRESET=tsan
+	@TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $${TSAN_OPTIONS:-}" \
+	  $(MAKE) --no-print-directory test PRESET=tsan
 
 # `make run` serves the bundled example (examples/standalone) with two demo backends.
 run: deps build

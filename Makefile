@@ -31,7 +31,8 @@ test: deps build
 test-asan:
 	@$(MAKE) --no-print-directory test PRESET=asan
 test-tsan:
-	@$(MAKE) --no-print-directory test PRESET=tsan
+	@TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $${TSAN_OPTIONS:-}" \
+	  $(MAKE) --no-print-directory test PRESET=tsan
 
 # `make run` serves the bundled example (examples/standalone) with two demo backends.
 run: deps build
@@ -45,7 +46,8 @@ bench: deps build
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
-	@cmake --build build/fuzz -j $(JOBS) --target fuzz_manifests fuzz_kube_object fuzz_yaml_subset
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_manifests fuzz_kube_object fuzz_yaml_subset \
+	  fuzz_route_lookup fuzz_http1_message fuzz_http2_session
 	@scripts/run_fuzzers.sh build/fuzz $(FUZZ_SECONDS)
 
 format:

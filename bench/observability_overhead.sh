@@ -20,60 +20,14 @@ portico=$root/$build/portico
 duration=${DURATION:-5}
 rounds=${ROUNDS:-5}
 protocols=${PROTOCOLS:-"http1 h2c"}
-for tool in nginx wrk h2load python3 curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (make deps installs it)" >&2; exit 1; }
-done
-[ -x "$portico" ] || { echo "missing $portico: build first (make build)" >&2; exit 1; }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.2
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A block of 8 ports nothing listens on (other benchmarks and tests may run at the same time).
-ports_free() {
-  python3 - "$1" <<'PY'
-import socket, sys
-base = int(sys.argv[1])
-try:
-    for port in range(base, base + 8):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
-        s.close()
-except OSError:
-    sys.exit(1)
-PY
-}
-for _ in $(seq 50); do
-  base=$((20000 + RANDOM % 20000))
-  ports_free "$base" && break
-done
+source "$root/bench/lib.sh"
+require_tools nginx wrk h2load python3 curl
+port_block 8
 backend_port=$base
 clk=$(getconf CLK_TCK)
 
-# ---- the backend: nginx answering a small static body
-mkdir -p "$work/backend/logs"
-cat > "$work/backend/nginx.conf" <<EOF
-worker_processes 1;
-pid $work/backend/nginx.pid;
-error_log $work/backend/logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$backend_port;
-    location / { return 200 "hello from the backend\n"; }
-  }
-}
-EOF
-nginx -c "$work/backend/nginx.conf" -p "$work/backend" -g 'daemon off;' &
-pids+=($!)
+# ---- the backend: nginx answering a small static body (the same for every proxy)
+start_nginx_backend "$backend_port"
 
 mkdir -p "$work/m"
 cat > "$work/m/bench.yaml" <<EOF

@@ -139,6 +139,7 @@ start=$(date +%s)
 rss_start=""
 rule=0
 restarts=0
+killed_in_flight=0
 next_restart=$restart_every
 for ((t = 1; t <= duration; t++)); do
   sleep $((start + t - $(date +%s))) 2>/dev/null || true
@@ -149,6 +150,9 @@ for ((t = 1; t <= duration; t++)); do
     i=$((restarts % 2))
     kill -TERM "${backend_pids[$i]}"
     wait "${backend_pids[$i]}" 2>/dev/null || true
+    # What it read and had not answered when it stopped: requests portico cannot retry.
+    n=$(awk '/^in flight at exit:/ {print $NF}' "$work/backend-$i.out" | tail -1)
+    killed_in_flight=$((killed_in_flight + ${n:-0}))
     start_backend "$i"
     restarts=$((restarts + 1))
     next_restart=$((next_restart + restart_every))
@@ -168,5 +172,7 @@ echo "== portico"
 echo "rule changes: $rule, backend restarts: $restarts, table generation: $(metric portico_table_generation)"
 echo "upstream errors: $(metric portico_upstream_errors_total), upstream retries: $(metric portico_upstream_retries_total)"
 curl -s "http://127.0.0.1:$admin/metrics" | grep -E '^portico_http_responses_total' | grep -v 'code="2' || true
+echo "requests the restarted backends had read and not answered when stopped: $killed_in_flight"
+echo "(the only failures expected: compare with the 5xx above and the clients' failures)"
 growth=$(awk -v a="$rss_start" -v b="$rss_end" 'BEGIN {printf "%.1f", (b - a) * 100 / a}')
 echo "RSS: ${rss_start} KiB at ${warmup}s, ${rss_end} KiB at the end (${growth}%)"

@@ -4,7 +4,8 @@
 //   portico_test_backend --listen HOST:PORT [--name NAME] [--threads N] [--record-limit N]
 //
 // Binds, prints exactly one line "listening HOST:PORT" (the bound port, so PORT 0 works) on
-// stdout, and serves until SIGTERM or SIGINT, then exits 0. Bad arguments exit 2, a failed
+// stdout, and serves until SIGTERM or SIGINT, then prints "in flight at exit: N" (requests it
+// read and did not finish answering) and exits 0. Bad arguments exit 2, a failed
 // bind exits 1, both with a message on stderr.
 
 #include <chrono>
@@ -221,5 +222,7 @@ int main(int argc, char** argv) {
   }
   main_context.run();
   for (auto& thread : threads) thread.join();
+  std::cout << "in flight at exit: " << portico::test_backend::requests_in_flight.load()
+            << std::endl;
   return 0;
 }

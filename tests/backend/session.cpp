@@ -199,6 +199,8 @@ class Connection {
   std::string headers_json_;
 };
 
+std::atomic<long> requests_in_flight{0};
+
 asio::awaitable<void> Connection::run() {
   for (;;) {
     start_request();
@@ -208,6 +210,13 @@ asio::awaitable<void> Connection::run() {
       co_return;
     }
     ++requests_;
+    // Counted until this request's response is written (or the connection ends).
+    struct InFlight {
+      InFlight() { requests_in_flight.fetch_add(1, std::memory_order_relaxed); }
+      ~InFlight() { requests_in_flight.fetch_sub(1, std::memory_order_relaxed); }
+      InFlight(const InFlight&) = delete;
+      InFlight& operator=(const InFlight&) = delete;
+    } in_flight;
     const auto& request = parser_->get();
     version_ = request.version();
     head_method_ = request.method() == http::verb::head;

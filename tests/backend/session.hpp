@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -24,6 +25,10 @@ struct SessionConfig {
 // Client misbehaviour never escapes: a request Beast cannot parse is answered 400 and the
 // connection is closed; socket errors just end the session. Only resource exhaustion
 // (std::bad_alloc) can leave the coroutine as an exception.
+// Requests whose header has been read and whose response is not completely written yet, over all
+// connections: what a backend stopped now would leave unanswered (printed at exit).
+extern std::atomic<long> requests_in_flight;
+
 boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket socket,
                                               const SessionConfig& config);
 

@@ -40,6 +40,9 @@
 #include "sha256_stream.hpp"
 
 namespace portico::test_backend {
+
+std::atomic<long> requests_in_flight{0};
+
 namespace {
 
 namespace asio = boost::asio;
@@ -198,8 +201,6 @@ class Connection {
   std::string body_;
   std::string headers_json_;
 };
-
-std::atomic<long> requests_in_flight{0};
 
 asio::awaitable<void> Connection::run() {
   for (;;) {

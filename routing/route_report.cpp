@@ -497,10 +497,15 @@ std::string backend_text(const RouteTable& table, const Route& route, const Clus
   return out + "  [" + ingress.namespace_ + "/" + ingress.name + "]";
 }
 
-// "      => Deployment shop/cart (3 replicas) :8080" lines under a route.
-void chain_text(const ClusterChain* chain, std::string_view indent, std::string& out) {
+// "      => Deployment shop/cart (3 replicas) :8080" lines under a route. "Selects nothing" only
+// when the input holds workloads at all (as the warning): a Services-and-EndpointSlices input is
+// not one where a selector could be seen to match.
+void chain_text(const WorkloadChain* all, const Route& route, std::string_view indent,
+                std::string& out) {
+  const ClusterChain* chain = chain_of(all, route);
   if (chain == nullptr || !chain->has_selector) return;
   if (chain->workloads.empty()) {
+    if (!all->input_has_workloads) return;
     out += std::string(indent) + "=> (selects no workload or Pod in the input)\n";
     return;
   }
@@ -597,13 +602,13 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
     out += "-> " + backend_text(table, route, chain_of(chain, route)) + "\n";
     if (route.policy != 0) out += "      policy: " + summarize(table.policy_of(route)) + "\n";
     if (route.canary != Route::kNone) out += "      " + canary_text(table, route) + "\n";
-    chain_text(chain_of(chain, route), "      ", out);
+    chain_text(chain, route, "      ", out);
   }
   if (diff == nullptr && table.default_route() != RouteMatch::kNone) {
     const Route& route = routes[table.default_route()];
     out += "default backend (requests no rule matches) -> " +
            backend_text(table, route, chain_of(chain, route)) + "\n";
-    chain_text(chain_of(chain, route), "  ", out);
+    chain_text(chain, route, "  ", out);
     any = true;
   }
   if (!any) out += "(no routes)\n";
@@ -626,7 +631,7 @@ void render_table(const RouteTable& table, const Diagnostics& diagnostics,
       }
       out += " -> " + backend_text(table, route, chain_of(chain, route)) + "\n";
       if (route.canary != Route::kNone) out += "      " + canary_text(table, route) + "\n";
-      chain_text(chain_of(chain, route), "      ", out);
+      chain_text(chain, route, "      ", out);
     }
   }
 

@@ -530,7 +530,9 @@ class ChainAnalyzer {
 }  // namespace
 
 WorkloadChain analyze_workload_chain(const ObjectSet& objects, const RouteTable& table) {
-  return ChainAnalyzer(objects, table).run();
+  WorkloadChain chain = ChainAnalyzer(objects, table).run();
+  chain.input_has_workloads = !objects.workloads.empty();
+  return chain;
 }
 
 }  // namespace portico::routing

@@ -38,6 +38,7 @@ struct ClusterChain {
 struct WorkloadChain {
   std::vector<ClusterChain> clusters;  // by index into RouteTable::clusters()
   Diagnostics diagnostics;
+  bool input_has_workloads = false;  // any workload or Pod at all in the input
 };
 
 // Follows the chain for every cluster of `table` (compiled from `objects`). Selection follows the

@@ -180,6 +180,12 @@ check "Pods without EndpointSlice are derived endpoints" "10.9.0.1:8080:true:tru
 out=$("$portico" routes -f - --resolve https://shop.example/cart <"$tmp/chart.yaml")
 check "table shows the chain under the route" "2" \
   "$(grep -c '=> Deployment shop/cart (3 replicas) container port 8080' <<<"$out")"
+out=$(sed 's/selector: {app: cart}/selector: {app: nobody}/' "$tmp/chart.yaml" |
+  "$portico" routes -f - --resolve https://shop.example/cart)
+check "table: a selector matching nothing, with workloads in the input, says so" "2" \
+  "$(grep -c '=> (selects no workload or Pod in the input)' <<<"$out")"
+check "table: no such line when the input holds no workload at all" "0" \
+  "$("$portico" routes -f "$src/examples/standalone" | grep -c 'selects no workload')"
 
 # --- the chain from a `kubectl get -o json` List
 cat > "$tmp/dump.json" <<'JSON'

@@ -84,8 +84,11 @@ void check(const portico::routing::RouteTable& table, std::string_view host,
     (void)table.upstream_path(match.route, path);
   }
   // Any case, a trailing dot and a port name the same host. (Hosts with a ':' or a trailing
-  // dot already are not worth varying.)
-  if (host.empty() || host.find(':') != std::string_view::npos || host.back() == '.') return;
+  // dot already are not worth varying; nor is an IP-literal form "[...]": without its closing
+  // bracket, as the fuzzer wrote one, a ":8080" after it is not a port. Such a Host is not a
+  // valid authority (RFC 3986); the front ends still look it up today rather than answer 400.)
+  if (host.empty() || host.find_first_of(":[]") != std::string_view::npos || host.back() == '.')
+    return;
   std::string upper(host);
   for (char& c : upper)
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
